@@ -1,0 +1,190 @@
+//! Auto Scaling calls: the group's launch source, its refreshes, and starting one.
+
+use aws_sdk_autoscaling::types::{
+    AlarmSpecification, DesiredConfiguration, InstanceRefresh, LaunchTemplate, LaunchTemplateSpecification,
+    MixedInstancesPolicy, RefreshPreferences as SdkPreferences, RefreshStrategy, ScaleInProtectedInstances,
+    StandbyInstances,
+};
+use aws_sdk_autoscaling::Client;
+use shared::aws::AwsCallError;
+
+use crate::preferences::{InstancePolicy, RefreshPreferences};
+use crate::tracking::{RefreshSnapshot, RefreshStatus};
+
+/// Which launch template a group launches from, and how.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LaunchSource {
+    pub template: TemplateRef,
+    /// The group's MixedInstancesPolicy, when it has one: the new version goes inside it.
+    pub mixed_instances_policy: Option<MixedInstancesPolicy>,
+}
+
+/// A launch template reference as the group holds it (by id or name; version may be
+/// `$Latest`, `$Default`, a number, or absent meaning `$Default`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateRef {
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub version: Option<String>,
+}
+
+pub enum GroupLookup {
+    Found(LaunchSource),
+    NotFound,
+    /// The group launches from a launch configuration, which cannot pin a release.
+    NoLaunchTemplate,
+}
+
+pub async fn launch_source(client: &Client, group: &str) -> Result<GroupLookup, AwsCallError> {
+    let out = client
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(group)
+        .send()
+        .await
+        .map_err(|e| AwsCallError::from_sdk("autoscaling:DescribeAutoScalingGroups", e))?;
+    let Some(found) = out.auto_scaling_groups().iter().find(|g| g.auto_scaling_group_name() == Some(group)) else {
+        return Ok(GroupLookup::NotFound);
+    };
+    let mixed = found.mixed_instances_policy();
+    let spec = found
+        .launch_template()
+        .or_else(|| mixed.and_then(|m| m.launch_template()).and_then(|t| t.launch_template_specification()));
+    Ok(match spec {
+        None => GroupLookup::NoLaunchTemplate,
+        Some(spec) => GroupLookup::Found(LaunchSource {
+            template: TemplateRef {
+                id: spec.launch_template_id().map(str::to_owned),
+                name: spec.launch_template_name().map(str::to_owned),
+                version: spec.version().map(str::to_owned),
+            },
+            mixed_instances_policy: mixed.cloned(),
+        }),
+    })
+}
+
+/// The group's newest refresh (AWS lists newest first), if any.
+pub async fn latest_refresh(client: &Client, group: &str) -> Result<Option<RefreshSnapshot>, AwsCallError> {
+    let out = client
+        .describe_instance_refreshes()
+        .auto_scaling_group_name(group)
+        .max_records(1)
+        .send()
+        .await
+        .map_err(|e| AwsCallError::from_sdk("autoscaling:DescribeInstanceRefreshes", e))?;
+    Ok(out.instance_refreshes().first().map(snapshot))
+}
+
+pub async fn refresh(client: &Client, group: &str, id: &str) -> Result<Option<RefreshSnapshot>, AwsCallError> {
+    let out = client
+        .describe_instance_refreshes()
+        .auto_scaling_group_name(group)
+        .instance_refresh_ids(id)
+        .send()
+        .await
+        .map_err(|e| AwsCallError::from_sdk("autoscaling:DescribeInstanceRefreshes", e))?;
+    Ok(out.instance_refreshes().iter().find(|r| r.instance_refresh_id() == Some(id)).map(snapshot))
+}
+
+pub enum StartResult {
+    Started(String),
+    /// `InstanceRefreshInProgress`: someone started one between our check and our start.
+    AlreadyRunning,
+}
+
+/// Starts a rolling refresh to exactly `template_id` version `version`.
+pub async fn start_refresh(
+    client: &Client,
+    group: &str,
+    source: &LaunchSource,
+    template_id: &str,
+    version: i64,
+    preferences: &RefreshPreferences,
+) -> Result<StartResult, AwsCallError> {
+    let result = client
+        .start_instance_refresh()
+        .auto_scaling_group_name(group)
+        .strategy(RefreshStrategy::Rolling)
+        .desired_configuration(desired_configuration(source, template_id, version))
+        .preferences(sdk_preferences(preferences))
+        .send()
+        .await
+        .map_err(|e| AwsCallError::from_sdk("autoscaling:StartInstanceRefresh", e));
+    match result {
+        Ok(out) => Ok(StartResult::Started(out.instance_refresh_id().unwrap_or_default().to_owned())),
+        Err(err) if err.is("InstanceRefreshInProgress") => Ok(StartResult::AlreadyRunning),
+        Err(err) => Err(err),
+    }
+}
+
+/// The group's own configuration with only the launch template version changed: a
+/// MixedInstancesPolicy keeps its overrides and distribution.
+fn desired_configuration(source: &LaunchSource, template_id: &str, version: i64) -> DesiredConfiguration {
+    let spec = LaunchTemplateSpecification::builder()
+        .launch_template_id(template_id)
+        .version(version.to_string())
+        .build();
+    match &source.mixed_instances_policy {
+        None => DesiredConfiguration::builder().launch_template(spec).build(),
+        Some(policy) => {
+            let template = LaunchTemplate::builder()
+                .launch_template_specification(spec)
+                .set_overrides(policy.launch_template().map(|t| t.overrides().to_vec()))
+                .build();
+            let policy = MixedInstancesPolicy::builder()
+                .launch_template(template)
+                .set_instances_distribution(policy.instances_distribution().cloned())
+                .build();
+            DesiredConfiguration::builder().mixed_instances_policy(policy).build()
+        }
+    }
+}
+
+fn sdk_preferences(p: &RefreshPreferences) -> SdkPreferences {
+    SdkPreferences::builder()
+        .set_min_healthy_percentage(p.min_healthy_percentage)
+        .set_max_healthy_percentage(p.max_healthy_percentage)
+        .set_instance_warmup(p.instance_warmup_seconds)
+        .set_checkpoint_percentages((!p.checkpoint_percentages.is_empty()).then(|| p.checkpoint_percentages.clone()))
+        .set_checkpoint_delay(p.checkpoint_delay_seconds)
+        .set_bake_time(p.bake_time_seconds)
+        .set_skip_matching(p.skip_matching)
+        .set_auto_rollback(p.auto_rollback)
+        .set_alarm_specification(
+            (!p.alarms.is_empty()).then(|| AlarmSpecification::builder().set_alarms(Some(p.alarms.clone())).build()),
+        )
+        .set_scale_in_protected_instances(p.scale_in_protected_instances.map(|i| {
+            ScaleInProtectedInstances::from(policy_name(i))
+        }))
+        .set_standby_instances(p.standby_instances.map(|i| StandbyInstances::from(policy_name(i))))
+        .build()
+}
+
+fn policy_name(policy: InstancePolicy) -> &'static str {
+    match policy {
+        InstancePolicy::Ignore => "Ignore",
+        InstancePolicy::Wait => "Wait",
+        InstancePolicy::Refresh => "Refresh",
+    }
+}
+
+fn snapshot(r: &InstanceRefresh) -> RefreshSnapshot {
+    let status_text = r.status().map(|s| s.as_str().to_owned()).unwrap_or_default();
+    let desired = r.desired_configuration();
+    let desired_spec = desired.and_then(|d| d.launch_template()).or_else(|| {
+        desired
+            .and_then(|d| d.mixed_instances_policy())
+            .and_then(|m| m.launch_template())
+            .and_then(|t| t.launch_template_specification())
+    });
+    RefreshSnapshot {
+        id: r.instance_refresh_id().unwrap_or_default().to_owned(),
+        status: RefreshStatus::parse(&status_text),
+        status_text,
+        status_reason: r.status_reason().map(str::to_owned),
+        percent_complete: r.percentage_complete(),
+        instances_to_update: r.instances_to_update(),
+        rollback_reason: r.rollback_details().and_then(|d| d.rollback_reason()).map(str::to_owned),
+        percent_complete_on_rollback: r.rollback_details().and_then(|d| d.percentage_complete_on_rollback()),
+        desired_launch_template_version: desired_spec.and_then(|s| s.version()).map(str::to_owned),
+    }
+}

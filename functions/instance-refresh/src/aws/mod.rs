@@ -1,0 +1,4 @@
+//! Adapters: SDK calls in, plain data out. No decisions here.
+
+pub mod auto_scaling;
+pub mod launch_templates;

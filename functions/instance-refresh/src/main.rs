@@ -1,0 +1,17 @@
+use instance_refresh::RefreshAction;
+use lambda_runtime::{service_fn, LambdaEvent};
+use serde_json::Value;
+use shared::codepipeline::{run_job, JobReporter};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    shared::telemetry::init();
+    let config = shared::aws::load_config().await;
+    let action = RefreshAction::new(&config);
+    let reporter = JobReporter::new(aws_sdk_codepipeline::Client::new(&config));
+    let (action, reporter) = (&action, &reporter);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        run_job(reporter, event.payload, |job| action.handle(job)).await
+    }))
+    .await
+}

@@ -1,0 +1,137 @@
+//! This action's `UserParameters`.
+
+use serde::Deserialize;
+use shared::parameters::{self, ParameterError};
+
+use crate::preferences::PreferenceParameters;
+
+pub const EXAMPLE: &str = r##"{"stage":"staging","autoScalingGroupName":"web-staging","release":{"commitId":"#{SourceVariables.CommitId}"},"preferences":{"minHealthyPercentage":90,"instanceWarmupSeconds":120,"autoRollback":true}}"##;
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RefreshParameters {
+    /// dev, staging, production: recorded on the instances and in summaries.
+    pub stage: String,
+    pub auto_scaling_group_name: String,
+    #[serde(default)]
+    pub release: ReleaseParameters,
+    /// A new AMI for this release; otherwise the source version's AMI is kept.
+    #[serde(default)]
+    pub image_id: Option<String>,
+    #[serde(default)]
+    pub preferences: PreferenceParameters,
+    #[serde(default)]
+    pub when_refresh_in_progress: InProgressPolicy,
+    /// Keep this many newest launch template versions; older ones are deleted (never the
+    /// default, the group's current or the new version). Absent: nothing is deleted.
+    #[serde(default)]
+    pub launch_template_versions_to_keep: Option<u16>,
+    /// `#{codepipeline.PipelineExecutionId}`, for log correlation.
+    #[serde(default)]
+    pub pipeline_execution_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReleaseParameters {
+    /// Overrides the input artifact's revision, e.g. `#{SourceVariables.CommitId}`.
+    #[serde(default)]
+    pub commit_id: Option<String>,
+    /// Which input artifact carries the release; the first one when absent.
+    #[serde(default)]
+    pub artifact_name: Option<String>,
+}
+
+/// What to do when the group already has a refresh running.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InProgressPolicy {
+    /// Track the running refresh if it rolls out this same release; fail otherwise.
+    #[default]
+    AdoptSameRelease,
+    /// Always fail, naming the running refresh.
+    Fail,
+}
+
+impl RefreshParameters {
+    pub fn parse(raw: Option<&str>) -> Result<Self, ParameterError> {
+        let params: RefreshParameters = parameters::parse(raw, EXAMPLE)?;
+        non_empty("stage", &params.stage)?;
+        non_empty("autoScalingGroupName", &params.auto_scaling_group_name)?;
+        if let Some(image) = &params.image_id {
+            if !image.starts_with("ami-") {
+                return Err(ParameterError::field("imageId", format!("`{image}` is not an AMI id (ami-…)")));
+            }
+        }
+        if params.launch_template_versions_to_keep == Some(0) {
+            return Err(ParameterError::field(
+                "launchTemplateVersionsToKeep",
+                "must be at least 1; leave it out to keep every version",
+            ));
+        }
+        Ok(params)
+    }
+}
+
+fn non_empty(field: &str, value: &str) -> Result<(), ParameterError> {
+    if value.trim().is_empty() {
+        return Err(ParameterError::field(field, "must not be empty"));
+    }
+    if value.contains("#{") {
+        return Err(ParameterError::field(
+            field,
+            format!("`{value}` holds a CodePipeline variable that was not resolved; check its namespace and name"),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_example_parses() {
+        let p = RefreshParameters::parse(Some(&EXAMPLE.replace("#{SourceVariables.CommitId}", "abc"))).unwrap();
+        assert_eq!(p.auto_scaling_group_name, "web-staging");
+        assert_eq!(p.when_refresh_in_progress, InProgressPolicy::AdoptSameRelease);
+    }
+
+    #[test]
+    fn the_policy_for_a_running_refresh_is_spelt_in_kebab_case() {
+        let p = RefreshParameters::parse(Some(
+            r#"{"stage":"dev","autoScalingGroupName":"g","whenRefreshInProgress":"fail"}"#,
+        ))
+        .unwrap();
+        assert_eq!(p.when_refresh_in_progress, InProgressPolicy::Fail);
+    }
+
+    #[test]
+    fn an_empty_group_name_is_rejected_by_field() {
+        let err = RefreshParameters::parse(Some(r#"{"stage":"dev","autoScalingGroupName":" "}"#)).unwrap_err();
+        assert_eq!(err, ParameterError::field("autoScalingGroupName", "must not be empty"));
+    }
+
+    #[test]
+    fn an_unresolved_variable_in_the_group_name_is_explained() {
+        let err =
+            RefreshParameters::parse(Some(r##"{"stage":"dev","autoScalingGroupName":"#{Env.Asg}"}"##)).unwrap_err();
+        assert!(err.to_string().contains("not resolved"), "{err}");
+    }
+
+    #[test]
+    fn an_image_that_is_not_an_ami_is_rejected() {
+        let err = RefreshParameters::parse(Some(r#"{"stage":"dev","autoScalingGroupName":"g","imageId":"ubuntu"}"#))
+            .unwrap_err();
+        assert!(err.to_string().starts_with("UserParameters field `imageId`"), "{err}");
+    }
+
+    #[test]
+    fn keeping_zero_versions_is_rejected() {
+        let err = RefreshParameters::parse(Some(
+            r#"{"stage":"dev","autoScalingGroupName":"g","launchTemplateVersionsToKeep":0}"#,
+        ))
+        .unwrap_err();
+        assert!(err.to_string().contains("launchTemplateVersionsToKeep"), "{err}");
+    }
+}

@@ -1,0 +1,103 @@
+//! What to do when the group already has a refresh running (a retried job, a duplicate
+//! invocation, or someone else's refresh). Never start a second one.
+
+use crate::parameters::InProgressPolicy;
+use crate::tracking::RefreshSnapshot;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunningDecision {
+    /// Track the running refresh as this job's own.
+    Adopt { launch_template_version: i64 },
+    /// Fail the job with this message.
+    Refuse(String),
+}
+
+/// `running_release` is the release tagged on the launch template version the running
+/// refresh rolls out (none when it names no version or one we did not make).
+pub fn decide_on_running(
+    running: &RefreshSnapshot,
+    running_release: Option<&str>,
+    our_release: &str,
+    group: &str,
+    policy: InProgressPolicy,
+) -> RunningDecision {
+    let described = format!(
+        "instance refresh {} ({}, {}% complete) is already running on {group}",
+        running.id,
+        running.status_text,
+        running.percent_complete.unwrap_or(0)
+    );
+    let version = running.desired_launch_template_version.as_deref().and_then(|v| v.parse::<i64>().ok());
+    match (policy, running_release, version) {
+        (InProgressPolicy::AdoptSameRelease, Some(release), Some(version)) if release == our_release => {
+            RunningDecision::Adopt { launch_template_version: version }
+        }
+        (InProgressPolicy::AdoptSameRelease, Some(release), _) => RunningDecision::Refuse(format!(
+            "{described} for release {release}, not {our_release}. Wait for it to finish or cancel it (aws autoscaling cancel-instance-refresh --auto-scaling-group-name {group}), then retry"
+        )),
+        (InProgressPolicy::AdoptSameRelease, None, _) => RunningDecision::Refuse(format!(
+            "{described} and was not started by this pipeline (its launch template version carries no release tag). Wait for it to finish or cancel it, then retry"
+        )),
+        (InProgressPolicy::Fail, _, _) => RunningDecision::Refuse(format!(
+            "{described}; whenRefreshInProgress is \"fail\". Wait for it to finish or cancel it, then retry"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tracking::RefreshStatus;
+
+    fn running() -> RefreshSnapshot {
+        RefreshSnapshot {
+            id: "r-9".into(),
+            status_text: "InProgress".into(),
+            status: RefreshStatus::InProgress,
+            status_reason: None,
+            percent_complete: Some(30),
+            instances_to_update: Some(2),
+            rollback_reason: None,
+            percent_complete_on_rollback: None,
+            desired_launch_template_version: Some("12".into()),
+        }
+    }
+
+    #[test]
+    fn a_running_refresh_of_the_same_release_is_adopted() {
+        let d = decide_on_running(&running(), Some("c1"), "c1", "web", InProgressPolicy::AdoptSameRelease);
+        assert_eq!(d, RunningDecision::Adopt { launch_template_version: 12 });
+    }
+
+    #[test]
+    fn a_running_refresh_of_another_release_is_named_in_the_failure() {
+        let RunningDecision::Refuse(m) =
+            decide_on_running(&running(), Some("old"), "c1", "web", InProgressPolicy::AdoptSameRelease)
+        else {
+            panic!()
+        };
+        assert!(m.contains("instance refresh r-9 (InProgress, 30% complete)") && m.contains("release old, not c1"), "{m}");
+    }
+
+    #[test]
+    fn a_refresh_not_started_by_us_is_refused() {
+        let d = decide_on_running(&running(), None, "c1", "web", InProgressPolicy::AdoptSameRelease);
+        assert!(matches!(d, RunningDecision::Refuse(m) if m.contains("not started by this pipeline")));
+    }
+
+    #[test]
+    fn the_fail_policy_refuses_even_our_own_release() {
+        let d = decide_on_running(&running(), Some("c1"), "c1", "web", InProgressPolicy::Fail);
+        assert!(matches!(d, RunningDecision::Refuse(m) if m.contains("\"fail\"")));
+    }
+
+    #[test]
+    fn a_same_release_refresh_without_an_explicit_version_is_not_adopted() {
+        let mut r = running();
+        r.desired_launch_template_version = Some("$Latest".into());
+        assert!(matches!(
+            decide_on_running(&r, Some("c1"), "c1", "web", InProgressPolicy::AdoptSameRelease),
+            RunningDecision::Refuse(_)
+        ));
+    }
+}

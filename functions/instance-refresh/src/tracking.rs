@@ -1,0 +1,213 @@
+//! A refresh's state as AWS reports it, mapped to the job's outcome.
+
+use shared::codepipeline::{JobFailure, JobOutcome, OutputVariables};
+
+use crate::continuation::{ContinuationError, TrackedRefresh};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshStatus {
+    Pending,
+    InProgress,
+    Baking,
+    Cancelling,
+    RollbackInProgress,
+    Successful,
+    Failed,
+    Cancelled,
+    RollbackSuccessful,
+    RollbackFailed,
+    /// A status this build does not know; treated as still running.
+    Unknown,
+}
+
+impl RefreshStatus {
+    pub fn parse(status: &str) -> Self {
+        match status {
+            "Pending" => Self::Pending,
+            "InProgress" => Self::InProgress,
+            "Baking" => Self::Baking,
+            "Cancelling" => Self::Cancelling,
+            "RollbackInProgress" => Self::RollbackInProgress,
+            "Successful" => Self::Successful,
+            "Failed" => Self::Failed,
+            "Cancelled" => Self::Cancelled,
+            "RollbackSuccessful" => Self::RollbackSuccessful,
+            "RollbackFailed" => Self::RollbackFailed,
+            _ => Self::Unknown,
+        }
+    }
+
+    /// Still running: blocks a new refresh on the same group.
+    pub fn is_active(self) -> bool {
+        !matches!(
+            self,
+            Self::Successful | Self::Failed | Self::Cancelled | Self::RollbackSuccessful | Self::RollbackFailed
+        )
+    }
+}
+
+/// One `DescribeInstanceRefreshes` entry, as plain data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshSnapshot {
+    pub id: String,
+    /// AWS's spelling, kept for messages (an unknown status is shown as AWS sent it).
+    pub status_text: String,
+    pub status: RefreshStatus,
+    pub status_reason: Option<String>,
+    pub percent_complete: Option<i32>,
+    pub instances_to_update: Option<i32>,
+    pub rollback_reason: Option<String>,
+    pub percent_complete_on_rollback: Option<i32>,
+    /// The launch template version the refresh rolls out, when it names one.
+    pub desired_launch_template_version: Option<String>,
+}
+
+/// Output variables a later action reads as `#{<namespace>.<name>}`.
+pub const OUTPUT_REFRESH_ID: &str = "RefreshId";
+pub const OUTPUT_LAUNCH_TEMPLATE_VERSION: &str = "LaunchTemplateVersion";
+pub const OUTPUT_RELEASE_ID: &str = "ReleaseId";
+
+/// Maps the refresh's current state to what CodePipeline is told.
+pub fn outcome_for(snapshot: &RefreshSnapshot, tracked: &TrackedRefresh) -> Result<JobOutcome, ContinuationError> {
+    let subject = format!(
+        "Instance refresh {} of {} (release {}, launch template version {})",
+        snapshot.id, tracked.auto_scaling_group_name, tracked.release_id, tracked.launch_template_version
+    );
+    let reason = |r: &Option<String>| r.as_deref().filter(|r| !r.is_empty()).unwrap_or("AWS gave no reason").to_owned();
+    let failed = |message: String| Ok(JobOutcome::Failed(JobFailure::job_failed(message)));
+    match snapshot.status {
+        RefreshStatus::Successful => Ok(JobOutcome::Succeeded {
+            summary: format!("{subject} succeeded"),
+            output_variables: OutputVariables::from([
+                (OUTPUT_REFRESH_ID.to_owned(), snapshot.id.clone()),
+                (OUTPUT_LAUNCH_TEMPLATE_VERSION.to_owned(), tracked.launch_template_version.to_string()),
+                (OUTPUT_RELEASE_ID.to_owned(), tracked.release_id.clone()),
+            ]),
+        }),
+        RefreshStatus::Failed => failed(format!(
+            "{subject} failed: {}. Instances already replaced keep the new version; fix the cause and re-run the action",
+            reason(&snapshot.status_reason)
+        )),
+        RefreshStatus::Cancelled => failed(format!("{subject} was cancelled: {}", reason(&snapshot.status_reason))),
+        RefreshStatus::RollbackSuccessful => failed(format!(
+            "{subject} was rolled back, the group runs its previous launch template again. Rollback reason: {}",
+            reason(if snapshot.rollback_reason.is_some() { &snapshot.rollback_reason } else { &snapshot.status_reason })
+        )),
+        RefreshStatus::RollbackFailed => failed(format!(
+            "{subject}: the rollback failed ({}); the group may run a mix of versions, inspect it before re-running",
+            reason(&snapshot.status_reason)
+        )),
+        _ => {
+            let rolling_back = snapshot.status == RefreshStatus::RollbackInProgress;
+            let percent = if rolling_back { snapshot.percent_complete_on_rollback } else { snapshot.percent_complete };
+            let percent = percent.unwrap_or(0).clamp(0, 100) as u8;
+            let mut summary = format!("{subject}: {} {percent}%", snapshot.status_text);
+            if let Some(left) = snapshot.instances_to_update.filter(|_| !rolling_back) {
+                summary.push_str(&format!(", {left} instances to update"));
+            }
+            if let Some(r) = snapshot.status_reason.as_deref().filter(|r| !r.is_empty()) {
+                summary.push_str(&format!(" ({r})"));
+            }
+            Ok(JobOutcome::InProgress { summary, continuation_token: tracked.to_token()?, percent_complete: percent })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::continuation::TOKEN_VERSION;
+    use shared::codepipeline::FailureKind;
+
+    fn tracked() -> TrackedRefresh {
+        TrackedRefresh {
+            v: TOKEN_VERSION,
+            refresh_id: "r-1".into(),
+            auto_scaling_group_name: "web".into(),
+            launch_template_version: 7,
+            release_id: "c0ffee".into(),
+            started_at: "2026-11-25T10:00:00Z".into(),
+        }
+    }
+
+    fn snapshot(status: &str) -> RefreshSnapshot {
+        RefreshSnapshot {
+            id: "r-1".into(),
+            status_text: status.into(),
+            status: RefreshStatus::parse(status),
+            status_reason: None,
+            percent_complete: Some(40),
+            instances_to_update: Some(3),
+            rollback_reason: None,
+            percent_complete_on_rollback: None,
+            desired_launch_template_version: Some("7".into()),
+        }
+    }
+
+    fn failure_message(outcome: JobOutcome) -> String {
+        match outcome {
+            JobOutcome::Failed(JobFailure { kind: FailureKind::JobFailed, message }) => message,
+            other => panic!("expected a job failure, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_successful_refresh_succeeds_the_job_with_output_variables() {
+        let JobOutcome::Succeeded { output_variables, .. } = outcome_for(&snapshot("Successful"), &tracked()).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(output_variables["RefreshId"], "r-1");
+        assert_eq!(output_variables["LaunchTemplateVersion"], "7");
+        assert_eq!(output_variables["ReleaseId"], "c0ffee");
+    }
+
+    #[test]
+    fn running_states_keep_the_job_in_progress_with_the_same_token() {
+        for status in ["Pending", "InProgress", "Baking", "Cancelling", "SomethingNew"] {
+            let JobOutcome::InProgress { continuation_token, percent_complete, summary } =
+                outcome_for(&snapshot(status), &tracked()).unwrap()
+            else {
+                panic!("{status}")
+            };
+            assert_eq!(TrackedRefresh::from_token(&continuation_token).unwrap(), tracked());
+            assert_eq!(percent_complete, 40);
+            assert!(summary.contains(status) && summary.contains("3 instances to update"), "{summary}");
+        }
+    }
+
+    #[test]
+    fn a_rolling_back_refresh_reports_rollback_progress() {
+        let mut s = snapshot("RollbackInProgress");
+        s.percent_complete_on_rollback = Some(15);
+        let JobOutcome::InProgress { percent_complete, .. } = outcome_for(&s, &tracked()).unwrap() else { panic!() };
+        assert_eq!(percent_complete, 15);
+    }
+
+    #[test]
+    fn a_failed_refresh_fails_the_job_with_aws_reason() {
+        let mut s = snapshot("Failed");
+        s.status_reason = Some("Instance i-1 failed its health check".into());
+        assert!(failure_message(outcome_for(&s, &tracked()).unwrap()).contains("failed: Instance i-1 failed its health check"));
+    }
+
+    #[test]
+    fn a_refresh_that_rolls_back_fails_the_job_with_the_rollback_reason() {
+        let mut s = snapshot("RollbackSuccessful");
+        s.status_reason = Some("status reason".into());
+        s.rollback_reason = Some("Alarm 5xx went into ALARM".into());
+        let message = failure_message(outcome_for(&s, &tracked()).unwrap());
+        assert!(message.contains("rolled back") && message.contains("Alarm 5xx went into ALARM"), "{message}");
+        s.rollback_reason = None;
+        assert!(failure_message(outcome_for(&s, &tracked()).unwrap()).contains("status reason"));
+    }
+
+    #[test]
+    fn cancelled_and_rollback_failed_fail_the_job() {
+        let mut s = snapshot("Cancelled");
+        s.status_reason = Some("Cancelled by ops".into());
+        assert!(failure_message(outcome_for(&s, &tracked()).unwrap()).contains("cancelled: Cancelled by ops"));
+        let s = snapshot("RollbackFailed");
+        assert!(failure_message(outcome_for(&s, &tracked()).unwrap()).contains("rollback failed (AWS gave no reason)"));
+    }
+}

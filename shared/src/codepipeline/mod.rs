@@ -1,0 +1,12 @@
+//! CodePipeline Invoke actions: the job event we receive, the outcome we answer with, and
+//! the runner that ties them together so no job is ever left waiting.
+
+mod event;
+mod outcome;
+mod reporter;
+mod runner;
+
+pub use event::{CodePipelineJob, InputArtifact, JobEventError, S3Location};
+pub use outcome::{FailureKind, JobFailure, JobOutcome, OutputVariables, MAX_CONTINUATION_TOKEN_CHARS};
+pub use reporter::{JobReporter, ReportError};
+pub use runner::run_job;

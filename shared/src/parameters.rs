@@ -1,0 +1,127 @@
+//! Typed `UserParameters`: JSON in, a struct out, or an error that names the field.
+
+use serde::de::DeserializeOwned;
+
+use crate::codepipeline::JobFailure;
+
+/// Why `UserParameters` could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParameterError {
+    #[error("UserParameters are missing: this action needs a JSON object, e.g. {example}")]
+    Missing { example: &'static str },
+    #[error("UserParameters are not valid JSON ({reason}); CodePipeline variables such as #{{SourceVariables.CommitId}} must sit inside quoted strings")]
+    NotJson { reason: String },
+    #[error("UserParameters field `{field}`: {reason}")]
+    Field { field: String, reason: String },
+}
+
+impl ParameterError {
+    /// An error about one field, for checks that serde cannot express (ranges, orderings).
+    pub fn field(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        ParameterError::Field { field: field.into(), reason: reason.into() }
+    }
+}
+
+impl From<ParameterError> for JobFailure {
+    fn from(err: ParameterError) -> Self {
+        JobFailure::configuration(err.to_string())
+    }
+}
+
+/// Parses `raw` into `T`. Structs meant for this should use `deny_unknown_fields`, so a
+/// misspelt option fails loudly instead of silently taking its default.
+pub fn parse<T: DeserializeOwned>(raw: Option<&str>, example: &'static str) -> Result<T, ParameterError> {
+    let raw = raw.map(str::trim).filter(|r| !r.is_empty()).ok_or(ParameterError::Missing { example })?;
+    if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(raw) {
+        return Err(ParameterError::NotJson { reason: e.to_string() });
+    }
+    let de = &mut serde_json::Deserializer::from_str(raw);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let reason = strip_position(&e.inner().to_string());
+        if path == "." {
+            // Missing and unknown fields are reported by serde at the enclosing object.
+            ParameterError::Field { field: field_named_in(&reason).unwrap_or_else(|| "(top level)".into()), reason }
+        } else {
+            ParameterError::Field { field: path, reason }
+        }
+    })
+}
+
+/// serde_json appends " at line 1 column 42", which means nothing to someone editing a
+/// pipeline action's parameters.
+fn strip_position(reason: &str) -> String {
+    match reason.rfind(" at line ") {
+        Some(i) => reason[..i].to_owned(),
+        None => reason.to_owned(),
+    }
+}
+
+fn field_named_in(reason: &str) -> Option<String> {
+    let start = reason.find('`')? + 1;
+    let len = reason[start..].find('`')?;
+    Some(reason[start..start + len].to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    struct Params {
+        group: String,
+        #[serde(default)]
+        nested: Option<Nested>,
+    }
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    struct Nested {
+        percent: u8,
+    }
+
+    const EXAMPLE: &str = r#"{"group":"web"}"#;
+
+    #[test]
+    fn valid_parameters_parse() {
+        let p: Params = parse(Some(r#"{"group":"web","nested":{"percent":5}}"#), EXAMPLE).unwrap();
+        assert_eq!(p.nested, Some(Nested { percent: 5 }));
+    }
+
+    #[test]
+    fn missing_parameters_show_an_example() {
+        let err = parse::<Params>(Some("  "), EXAMPLE).unwrap_err();
+        assert!(err.to_string().contains(EXAMPLE), "{err}");
+    }
+
+    #[test]
+    fn unquoted_variables_are_explained() {
+        let err = parse::<Params>(Some(r#"{"group": #{Vars.X}}"#), EXAMPLE).unwrap_err();
+        assert!(matches!(err, ParameterError::NotJson { .. }));
+        assert!(err.to_string().contains("quoted strings"));
+    }
+
+    #[test]
+    fn a_wrong_type_names_the_nested_field_and_what_was_expected() {
+        let err = parse::<Params>(Some(r#"{"group":"web","nested":{"percent":"five"}}"#), EXAMPLE).unwrap_err();
+        assert_eq!(
+            err,
+            ParameterError::field("nested.percent", "invalid type: string \"five\", expected u8")
+        );
+    }
+
+    #[test]
+    fn a_misspelt_field_is_rejected_by_name() {
+        let err = parse::<Params>(Some(r#"{"group":"web","nestd":{}}"#), EXAMPLE).unwrap_err();
+        let ParameterError::Field { field, reason } = err else { panic!("{err:?}") };
+        assert_eq!(field, "nestd");
+        assert!(reason.starts_with("unknown field `nestd`, expected"), "{reason}");
+    }
+
+    #[test]
+    fn a_missing_field_is_named() {
+        let err = parse::<Params>(Some("{}"), EXAMPLE).unwrap_err();
+        assert_eq!(err, ParameterError::field("group", "missing field `group`"));
+    }
+}

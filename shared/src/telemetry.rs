@@ -1,0 +1,122 @@
+//! The one tracing setup for every function.
+//!
+//! - JSON lines when `AWS_LAMBDA_LOG_FORMAT=JSON` (Lambda's advanced logging controls), text
+//!   otherwise; level from `AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG` (full filter syntax), else INFO.
+//! - `lambda_runtime` logs every raw event at TRACE. A CodePipeline event carries artifact
+//!   credentials, so that one target is capped at DEBUG whatever level is asked for.
+
+use tracing::Subscriber;
+use tracing_subscriber::filter::{Directive, EnvFilter, LevelFilter};
+use tracing_subscriber::fmt::MakeWriter;
+
+/// Where `lambda_runtime` prints the raw event body.
+const RAW_EVENT_TARGET: &str = "lambda_runtime::layers::api_response";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSettings {
+    pub json: bool,
+    /// An `EnvFilter` expression: a level (`debug`) or per-target directives.
+    pub filter: String,
+}
+
+impl LogSettings {
+    pub fn from_env() -> Self {
+        let var = |name| std::env::var(name).ok().filter(|v: &String| !v.trim().is_empty());
+        LogSettings {
+            json: var("AWS_LAMBDA_LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("json")),
+            filter: filter_expression(var("AWS_LAMBDA_LOG_LEVEL"), var("RUST_LOG")),
+        }
+    }
+}
+
+/// Lambda's level wins; it must be a level (Lambda's FATAL is tracing's ERROR), and anything
+/// else falls back to INFO rather than silencing the function. `RUST_LOG` is a full filter.
+fn filter_expression(lambda_level: Option<String>, rust_log: Option<String>) -> String {
+    match lambda_level.map(|l| l.trim().to_ascii_lowercase()) {
+        Some(level) if level == "fatal" => "error".to_owned(),
+        Some(level) if level.parse::<LevelFilter>().is_ok() => level,
+        Some(_) => "info".to_owned(),
+        None => rust_log.unwrap_or_else(|| "info".to_owned()),
+    }
+}
+
+/// Installs the global subscriber for a function binary, writing to stdout.
+pub fn init() {
+    // A second call (tests, or a function that calls it twice) keeps the first subscriber.
+    let _ = tracing::subscriber::set_global_default(subscriber(&LogSettings::from_env(), std::io::stdout));
+}
+
+/// Builds the subscriber; tests pass their own writer to capture and inspect log lines.
+pub fn subscriber<W>(settings: &LogSettings, writer: W) -> Box<dyn Subscriber + Send + Sync>
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter(&settings.filter))
+        .with_writer(writer)
+        .with_target(false)
+        .with_ansi(false)
+        // Lambda stamps every line itself.
+        .without_time();
+    if settings.json {
+        Box::new(builder.json().with_current_span(true).with_span_list(false).flatten_event(true).finish())
+    } else {
+        Box::new(builder.finish())
+    }
+}
+
+fn filter(expression: &str) -> EnvFilter {
+    let cap: Directive = format!("{RAW_EVENT_TARGET}=debug").parse().expect("static directive");
+    EnvFilter::builder()
+        .with_default_directive(LevelFilter::INFO.into())
+        .parse_lossy(expression)
+        .add_directive(cap)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::LogCapture;
+
+    fn capture(settings: LogSettings, emit: impl FnOnce()) -> String {
+        let buffer = LogCapture::default();
+        let sink = buffer.clone();
+        tracing::subscriber::with_default(subscriber(&settings, move || sink.clone()), emit);
+        buffer.text()
+    }
+
+    #[test]
+    fn json_lines_carry_the_job_span_fields() {
+        let out = capture(LogSettings { json: true, filter: "info".into() }, || {
+            let span = tracing::info_span!("job", job_id = "job-1", pipeline_execution_id = "exec-9");
+            let _g = span.enter();
+            tracing::info!(answer = 42, "decided");
+        });
+        let line: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+        assert_eq!(line["span"]["job_id"], "job-1");
+        assert_eq!(line["span"]["pipeline_execution_id"], "exec-9");
+        assert_eq!(line["answer"], 42);
+    }
+
+    #[test]
+    fn the_runtime_raw_event_line_is_suppressed_even_at_trace() {
+        for filter in ["trace", "lambda_runtime=trace"] {
+            let out = capture(LogSettings { json: false, filter: filter.into() }, || {
+                tracing::trace!(target: "lambda_runtime::layers::api_response", body = "CANARY", "raw JSON event received from Lambda");
+                tracing::trace!(target: "lambda_runtime::runtime", "other runtime trace");
+            });
+            assert!(!out.contains("CANARY"), "{filter}: {out}");
+            assert!(out.contains("other runtime trace"), "{filter}: filter still applies elsewhere: {out}");
+        }
+    }
+
+    #[test]
+    fn lambda_log_level_wins_and_a_bad_one_falls_back_to_info() {
+        let some = |s: &str| Some(s.to_owned());
+        assert_eq!(filter_expression(some("DEBUG"), some("trace")), "debug");
+        assert_eq!(filter_expression(some("FATAL"), None), "error");
+        assert_eq!(filter_expression(some("loud"), None), "info");
+        assert_eq!(filter_expression(None, some("instance_refresh=debug")), "instance_refresh=debug");
+        assert_eq!(filter_expression(None, None), "info");
+    }
+}

@@ -1,0 +1,47 @@
+//! Helpers for the functions' tests: fast SDK retries and log capture. Not used at run time.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_smithy_types::retry::RetryConfig;
+
+use crate::telemetry::{self, LogSettings};
+
+/// The SDK's standard retry mode (the one functions run with) with millisecond backoff, so
+/// tests exercise real retries without waiting.
+pub fn fast_retries() -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(3)
+        .with_initial_backoff(Duration::from_millis(1))
+        .with_max_backoff(Duration::from_millis(5))
+}
+
+/// Everything the function logged while a capture was active, at TRACE, in JSON.
+#[derive(Clone, Default)]
+pub struct LogCapture(Arc<Mutex<Vec<u8>>>);
+
+impl LogCapture {
+    /// Installs a TRACE-level JSON subscriber for the current thread; keep the guard alive.
+    pub fn start() -> (Self, tracing::subscriber::DefaultGuard) {
+        let capture = LogCapture::default();
+        let sink = capture.clone();
+        let settings = LogSettings { json: true, filter: "trace".into() };
+        let guard = tracing::subscriber::set_default(telemetry::subscriber(&settings, move || sink.clone()));
+        (capture, guard)
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("log buffer")).into_owned()
+    }
+}
+
+impl Write for LogCapture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log buffer").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
