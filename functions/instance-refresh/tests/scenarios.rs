@@ -1,0 +1,303 @@
+//! instance-refresh end to end through the runner, with AWS mocked by aws-smithy-mocks.
+
+mod support;
+
+use aws_sdk_autoscaling::operation::start_instance_refresh::StartInstanceRefreshOutput;
+use aws_sdk_ec2::operation::create_launch_template_version::CreateLaunchTemplateVersionOutput;
+use aws_sdk_ec2::operation::delete_launch_template_versions::DeleteLaunchTemplateVersionsOutput;
+use aws_sdk_ec2::operation::describe_launch_template_versions::DescribeLaunchTemplateVersionsOutput;
+use aws_sdk_ec2::types::{DeleteLaunchTemplateVersionsResponseSuccessItem, LaunchTemplateVersion};
+use aws_smithy_mocks::{mock, Rule};
+use serde_json::Value;
+use support::*;
+
+const NEW_REFRESH: &str = "08b91cf7-8fa6-48af-b6a6-d227f40f1b9b";
+
+fn create_version_from(source: &'static str, new_version: i64) -> Rule {
+    mock!(aws_sdk_ec2::Client::create_launch_template_version)
+        .match_requests(move |r| {
+            let tags: Vec<(String, String)> = r
+                .launch_template_data()
+                .map(|d| d.tag_specifications())
+                .unwrap_or_default()
+                .iter()
+                .filter(|s| s.resource_type().map(|t| t.as_str()) == Some("instance"))
+                .flat_map(|s| s.tags())
+                .map(|t| (t.key().unwrap().to_owned(), t.value().unwrap().to_owned()))
+                .collect();
+            let has = |k: &str, v: &str| tags.iter().any(|(tk, tv)| tk == k && tv == v);
+            r.launch_template_id() == Some(TEMPLATE)
+                && r.source_version() == Some(source)
+                && r.client_token().is_some()
+                && has("Name", "web")
+                && has("deploy:release", RELEASE)
+                && has("deploy:stage", "staging")
+                && has("deploy:artifact", "s3://release-pipeline-artifacts-123456789012/release/SourceArti/Xk3b9Qz")
+        })
+        .then_output(move || {
+            CreateLaunchTemplateVersionOutput::builder()
+                .launch_template_version(LaunchTemplateVersion::builder().launch_template_id(TEMPLATE).version_number(new_version).build())
+                .build()
+        })
+}
+
+fn start_refresh_to(version: &'static str, mixed: bool) -> Rule {
+    mock!(aws_sdk_autoscaling::Client::start_instance_refresh)
+        .match_requests(move |r| {
+            let desired = r.desired_configuration().unwrap();
+            let spec = if mixed {
+                let template = desired.mixed_instances_policy().and_then(|m| m.launch_template());
+                // The group's instance type overrides survive the version change.
+                if template.map(|t| t.overrides().len()) != Some(2) {
+                    return false;
+                }
+                template.and_then(|t| t.launch_template_specification())
+            } else {
+                desired.launch_template()
+            };
+            let prefs = r.preferences().unwrap();
+            r.auto_scaling_group_name() == Some(GROUP)
+                && spec.and_then(|s| s.version()) == Some(version)
+                && spec.and_then(|s| s.launch_template_id()) == Some(TEMPLATE)
+                && prefs.min_healthy_percentage() == Some(50)
+                && prefs.max_healthy_percentage() == Some(150)
+                && prefs.auto_rollback() == Some(true)
+                && prefs.skip_matching() == Some(true)
+        })
+        .then_output(|| StartInstanceRefreshOutput::builder().instance_refresh_id(NEW_REFRESH).build())
+}
+
+fn list_versions(numbers: std::ops::RangeInclusive<i64>) -> Rule {
+    mock!(aws_sdk_ec2::Client::describe_launch_template_versions)
+        .match_requests(|r| r.versions().is_empty())
+        .then_output(move || {
+            DescribeLaunchTemplateVersionsOutput::builder()
+                .set_launch_template_versions(Some(numbers.clone().map(|n| template_version(n, &[])).collect()))
+                .build()
+        })
+}
+
+fn delete_versions(expected: &'static [&'static str]) -> Rule {
+    mock!(aws_sdk_ec2::Client::delete_launch_template_versions)
+        .match_requests(move |r| r.versions() == expected)
+        .then_output(move || {
+            DeleteLaunchTemplateVersionsOutput::builder()
+                .set_successfully_deleted_launch_template_versions(Some(
+                    expected
+                        .iter()
+                        .map(|v| DeleteLaunchTemplateVersionsResponseSuccessItem::builder().version_number(v.parse().unwrap()).build())
+                        .collect(),
+                ))
+                .build()
+        })
+}
+
+fn tracks(token: &Value, refresh: &str, version: i64) -> bool {
+    token["refreshId"] == refresh && token["launchTemplateVersion"] == version && token["releaseId"] == RELEASE && token["autoScalingGroupName"] == GROUP
+}
+
+#[tokio::test]
+async fn the_first_invocation_pins_the_release_in_a_new_version_and_starts_a_refresh_to_exactly_it() {
+    let event = event("start.json");
+    let job = job_id(&event);
+    let (group, latest, start) = (group_with_template("$Latest"), latest_refresh(None), start_refresh_to("12", false));
+    let current = describe_version("$Latest", template_version(11, &[("Name", "web"), ("deploy:release", "old")]));
+    let create = create_version_from("11", 12);
+    let list = list_versions(1..=12);
+    let delete = delete_versions(&["2"]);
+    let answer = expect_in_progress(&job, |token, percent| tracks(token, NEW_REFRESH, 12) && percent == 0);
+    run(event, &[&group, &latest, &start], &[&current, &create, &list, &delete], &[&answer]).await.unwrap();
+    for rule in [&group, &latest, &start, &current, &create, &list, &delete, &answer] {
+        assert_eq!(rule.num_calls(), 1);
+    }
+}
+
+#[tokio::test]
+async fn a_mixed_instances_group_gets_the_new_version_inside_its_policy() {
+    let event = event("start.json");
+    let job = job_id(&event);
+    let (group, latest, start) = (group_with_mixed_instances("3"), latest_refresh(None), start_refresh_to("4", true));
+    let current = describe_version("3", template_version(3, &[("Name", "web")]));
+    let (create, list) = (create_version_from("3", 4), list_versions(1..=4));
+    let answer = expect_in_progress(&job, |token, _| tracks(token, NEW_REFRESH, 4));
+    run(event, &[&group, &latest, &start], &[&current, &create, &list], &[&answer]).await.unwrap();
+    assert_eq!(start.num_calls(), 1);
+    assert_eq!(answer.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_retried_job_adopts_the_running_refresh_of_its_release_and_starts_nothing() {
+    let event = event("start.json");
+    let job = job_id(&event);
+    let running = latest_refresh(Some(("r-running", Refresh { version: "12", ..Refresh::new("InProgress") })));
+    let (group, group_again) = (group_with_template("11"), group_with_template("11"));
+    let ours = describe_version("12", template_version(12, &[("deploy:release", RELEASE)]));
+    let answer = expect_in_progress(&job, |token, percent| tracks(token, "r-running", 12) && percent == 40);
+    run(event, &[&group, &running, &group_again], &[&ours], &[&answer]).await.unwrap();
+    assert_eq!(answer.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_running_refresh_of_another_release_fails_the_job_naming_it() {
+    let event = event("start.json");
+    let job = job_id(&event);
+    let running = latest_refresh(Some(("r-other", Refresh { version: "9", ..Refresh::new("Baking") })));
+    let (group, group_again) = (group_with_template("9"), group_with_template("9"));
+    let theirs = describe_version("9", template_version(9, &[("deploy:release", "0ld")]));
+    let answer = expect_failure(&job, "JobFailed", &["instance refresh r-other (Baking, 40% complete)", "release 0ld"]);
+    run(event, &[&group, &running, &group_again], &[&theirs], &[&answer]).await.unwrap();
+    assert_eq!(answer.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_refresh_started_elsewhere_in_the_meantime_is_adopted_when_it_is_ours() {
+    let event = event("start.json");
+    let job = job_id(&event);
+    let (group, latest) = (group_with_template("11"), latest_refresh(None));
+    let in_progress = mock!(aws_sdk_autoscaling::Client::start_instance_refresh).then_http_response(|| {
+        autoscaling_error(400, "InstanceRefreshInProgress", "An Instance Refresh is already in progress and blocks the execution of this Instance Refresh.")
+    });
+    let now_running = latest_refresh(Some(("r-twin", Refresh { version: "12", ..Refresh::new("Pending") })));
+    let group_again = group_with_template("11");
+    let current = describe_version("11", template_version(11, &[("Name", "web")]));
+    let create = create_version_from("11", 12);
+    let ours = describe_version("12", template_version(12, &[("deploy:release", RELEASE)]));
+    let answer = expect_in_progress(&job, |token, _| tracks(token, "r-twin", 12));
+    run(event, &[&group, &latest, &in_progress, &now_running, &group_again], &[&current, &create, &ours], &[&answer])
+        .await
+        .unwrap();
+    assert_eq!(answer.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_missing_group_fails_the_job_as_a_configuration_error() {
+    let event = event("start.json");
+    let answer = expect_failure(&job_id(&event), "ConfigurationError", &["`web-staging` was not found"]);
+    run(event, &[&no_group()], &[], &[&answer]).await.unwrap();
+    assert_eq!(answer.num_calls(), 1);
+}
+
+async fn continuation_with(refresh: Refresh, answer: impl FnOnce(&str) -> Rule) {
+    let event = event("continue.json");
+    let answer = answer(&job_id(&event));
+    let describe = refresh_by_id(NEW_REFRESH, Some(refresh));
+    run(event, &[&describe], &[], &[&answer]).await.unwrap();
+    assert_eq!(describe.num_calls(), 1, "exactly one DescribeInstanceRefreshes per re-invocation");
+    assert_eq!(answer.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_running_refresh_keeps_the_job_in_progress_with_its_percentage() {
+    continuation_with(Refresh { percent: 60, ..Refresh::new("InProgress") }, |job| {
+        expect_in_progress(job, |token, percent| tracks(token, NEW_REFRESH, 2) && percent == 60)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_successful_refresh_succeeds_the_job_with_output_variables() {
+    continuation_with(Refresh::new("Successful"), |job| {
+        expect_success(job, &[("RefreshId", NEW_REFRESH), ("LaunchTemplateVersion", "2"), ("ReleaseId", RELEASE)])
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_failed_refresh_fails_the_job_with_the_status_reason() {
+    let refresh = Refresh { reason: Some("Instance i-0abc failed to launch: capacity"), ..Refresh::new("Failed") };
+    continuation_with(refresh, |job| expect_failure(job, "JobFailed", &["failed: Instance i-0abc failed to launch: capacity"])).await;
+}
+
+#[tokio::test]
+async fn a_refresh_that_rolls_back_fails_the_job_with_the_rollback_reason() {
+    let refresh = Refresh { rollback_reason: Some("Lifecycle action ABANDON for i-0new"), ..Refresh::new("RollbackSuccessful") };
+    continuation_with(refresh, |job| expect_failure(job, "JobFailed", &["rolled back", "Lifecycle action ABANDON for i-0new"])).await;
+}
+
+#[tokio::test]
+async fn a_cancelled_refresh_fails_the_job() {
+    let refresh = Refresh { reason: Some("Cancelled by operator"), ..Refresh::new("Cancelled") };
+    continuation_with(refresh, |job| expect_failure(job, "JobFailed", &["cancelled: Cancelled by operator"])).await;
+}
+
+#[tokio::test]
+async fn a_failed_rollback_fails_the_job_and_says_to_inspect_the_group() {
+    let refresh = Refresh { reason: Some("Rollback could not replace i-0x"), ..Refresh::new("RollbackFailed") };
+    continuation_with(refresh, |job| expect_failure(job, "JobFailed", &["rollback failed (Rollback could not replace i-0x)", "inspect"])).await;
+}
+
+#[tokio::test]
+async fn a_refresh_that_vanished_fails_the_job() {
+    let event = event("continue.json");
+    let answer = expect_failure(&job_id(&event), "JobFailed", &["no longer listed"]);
+    run(event, &[&refresh_by_id(NEW_REFRESH, None)], &[], &[&answer]).await.unwrap();
+    assert_eq!(answer.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn throttling_is_retried_by_the_sdk_and_tracking_goes_on() {
+    let event = event("continue.json");
+    let job = job_id(&event);
+    let built = Refresh::new("InProgress").build(NEW_REFRESH);
+    let describe = mock!(aws_sdk_autoscaling::Client::describe_instance_refreshes)
+        .sequence()
+        .http_response(autoscaling_throttled)
+        .times(2)
+        .output(move || {
+            aws_sdk_autoscaling::operation::describe_instance_refreshes::DescribeInstanceRefreshesOutput::builder()
+                .instance_refreshes(built.clone())
+                .build()
+        })
+        .build();
+    let answer = expect_in_progress(&job, |token, _| tracks(token, NEW_REFRESH, 2));
+    run(event, &[&describe], &[], &[&answer]).await.unwrap();
+    assert_eq!(describe.num_calls(), 3);
+    assert_eq!(answer.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn persistent_throttling_fails_the_job_instead_of_leaving_it_waiting() {
+    let event = event("continue.json");
+    let describe = mock!(aws_sdk_autoscaling::Client::describe_instance_refreshes)
+        .sequence()
+        .http_response(autoscaling_throttled)
+        .times(3)
+        .build();
+    let answer =
+        expect_failure(&job_id(&event), "JobFailed", &["autoscaling:DescribeInstanceRefreshes failed: Throttling: Rate exceeded"]);
+    run(event, &[&describe], &[], &[&answer]).await.unwrap();
+    assert_eq!(describe.num_calls(), 3);
+    assert_eq!(answer.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn access_denied_is_reported_as_a_permission_error_naming_the_action() {
+    let event = event("start.json");
+    let denied = mock!(aws_sdk_autoscaling::Client::describe_auto_scaling_groups)
+        .then_http_response(|| autoscaling_error(403, "AccessDenied", "User is not authorized to perform: autoscaling:DescribeAutoScalingGroups"));
+    let answer = expect_failure(&job_id(&event), "PermissionError", &["autoscaling:DescribeAutoScalingGroups"]);
+    run(event, &[&denied], &[], &[&answer]).await.unwrap();
+    assert_eq!(answer.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_failed_prune_does_not_fail_a_started_refresh() {
+    let event = event("start.json");
+    let job = job_id(&event);
+    let (group, latest, start) = (group_with_template("$Latest"), latest_refresh(None), start_refresh_to("12", false));
+    let current = describe_version("$Latest", template_version(11, &[("Name", "web")]));
+    let create = create_version_from("11", 12);
+    let list = mock!(aws_sdk_ec2::Client::describe_launch_template_versions)
+        .match_requests(|r| r.versions().is_empty())
+        .then_http_response(|| {
+            aws_smithy_runtime_api::http::Response::new(
+                aws_smithy_runtime_api::http::StatusCode::try_from(403).unwrap(),
+                aws_smithy_types::body::SdkBody::from(
+                    "<Response><Errors><Error><Code>UnauthorizedOperation</Code><Message>no</Message></Error></Errors><RequestID>x</RequestID></Response>",
+                ),
+            )
+        });
+    let answer = expect_in_progress(&job, |token, _| tracks(token, NEW_REFRESH, 12));
+    run(event, &[&group, &latest, &start], &[&current, &create, &list], &[&answer]).await.unwrap();
+    assert_eq!(answer.num_calls(), 1);
+}
