@@ -1,0 +1,31 @@
+"""python -m emulator [--port N] [--realtime]: serve until interrupted; prints the endpoint."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+from .server import Emulator
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m emulator", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--realtime", action="store_true",
+                        help="let refreshes and lifecycle timeouts follow real time (the local run)")
+    args = parser.parse_args()
+    emulator = Emulator(args.host, args.port, args.realtime).start()
+    print(f"EMULATOR_ENDPOINT={emulator.endpoint}", flush=True)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    done.wait()
+    emulator.stop()
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,569 @@
+"""Instance refreshes and lifecycle actions, on moto's Auto Scaling and EC2 backends.
+
+A refresh really replaces the group's instances: batches sized from Min/MaxHealthyPercentage,
+new instances launched from the desired launch template version (tags included), held in
+Pending:Wait by a launching lifecycle hook, warmed up, then the old ones terminated.
+Checkpoints, bake time, alarms, cancel and rollback follow AWS's documented behaviour.
+Time comes from the emulator clock, so tests decide when things happen.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from moto.autoscaling.models import ASG_NAME_TAG, InstanceState, autoscaling_backends
+from moto.cloudwatch.models import cloudwatch_backends
+
+from .protocol import AwsError, iso, validation
+
+if TYPE_CHECKING:
+    from .world import World
+
+LAUNCHING = "autoscaling:EC2_INSTANCE_LAUNCHING"
+ACTIVE = ("Pending", "InProgress", "Baking", "Cancelling", "RollbackInProgress")
+MAX_WAIT = 172_800
+# How long a new refresh reports Pending before it starts replacing (AWS: a few seconds).
+PENDING_SECONDS = 1
+IN_PROGRESS_MESSAGE = "An Instance Refresh is already in progress and blocks the execution of this Instance Refresh."
+AUTO_ROLLBACK_NEEDS_DESIRED = (
+    "The request isn't valid. The AutoRollback parameter cannot be set to true when the DesiredConfiguration "
+    "parameter is empty. Set AutoRollback to false or specify a desired configuration and try again."
+)
+
+
+@dataclass
+class Target:
+    """A launch configuration a pass replaces instances towards."""
+
+    template_id: str
+    version: int
+    mixed: dict[str, Any] | None = None
+
+    def key(self) -> tuple[str, int]:
+        return (self.template_id, self.version)
+
+
+@dataclass
+class Pass:
+    """Replacing `to_replace` with instances of `target`, one batch at a time."""
+
+    target: Target
+    to_replace: list[str]
+    total: int
+    replaced: int = 0
+    batch_new: list[str] = field(default_factory=list)
+    batch_old: list[str] = field(default_factory=list)
+    warm_at: float | None = None
+
+    def percent(self) -> int:
+        return 100 if self.total == 0 else math.floor(100 * self.replaced / self.total)
+
+
+@dataclass
+class Refresh:
+    id: str
+    group: str
+    account: str
+    region: str
+    preferences: dict[str, Any]
+    desired: dict[str, Any] | None
+    previous: Target
+    started: float
+    status: str = "Pending"
+    status_reason: str | None = None
+    ended: float | None = None
+    forward: Pass | None = None
+    rollback: Pass | None = None
+    rollback_reason: str | None = None
+    rollback_started: float | None = None
+    next_checkpoint: int = 0
+    checkpoint_until: float | None = None
+    bake_until: float | None = None
+
+    def pref(self, name: str, default: Any = None) -> Any:
+        return self.preferences.get(name, default)
+
+    def checkpoints(self) -> list[int]:
+        return [int(p) for p in self.pref("CheckpointPercentages", [])]
+
+
+@dataclass
+class LifecycleAction:
+    token: str
+    instance_id: str
+    group: str
+    hook: str
+    account: str
+    region: str
+    heartbeat_timeout: int
+    default_result: str
+    started: float
+    timeout_at: float
+    deadline: float
+    result: str | None = None
+    heartbeats: int = 0
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "LifecycleActionToken": self.token, "EC2InstanceId": self.instance_id, "AutoScalingGroupName": self.group,
+            "LifecycleHookName": self.hook, "HeartbeatTimeout": self.heartbeat_timeout,
+            "DefaultResult": self.default_result, "Started": iso(self.started), "TimeoutAt": iso(self.timeout_at),
+            "GlobalTimeoutAt": iso(self.deadline), "Result": self.result, "Heartbeats": self.heartbeats,
+        }
+
+
+class AutoScaling:
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.refreshes: list[Refresh] = []
+        self.actions: list[LifecycleAction] = []
+        # Which launch template version each instance was launched from.
+        self.instance_targets: dict[str, tuple[str, int]] = {}
+        self.hook_metadata: dict[tuple[str, str, str, str], str] = {}
+
+    def reset(self) -> None:
+        self.refreshes.clear()
+        self.actions.clear()
+        self.instance_targets.clear()
+        self.hook_metadata.clear()
+
+    # ---------- moto access ----------
+
+    @staticmethod
+    def backend(account: str, region: str) -> Any:
+        return autoscaling_backends[account][region]
+
+    def group(self, account: str, region: str, name: str | None) -> Any:
+        group = self.backend(account, region).autoscaling_groups.get(name or "")
+        if group is None:
+            raise validation(f"AutoScalingGroup name not found - AutoScalingGroup {name} not found")
+        return group
+
+    @staticmethod
+    def resolve(group: Any, spec: dict[str, Any]) -> Target:
+        ec2 = group.ec2_backend
+        if spec.get("LaunchTemplateId"):
+            template = ec2.get_launch_template(spec["LaunchTemplateId"])
+        elif spec.get("LaunchTemplateName"):
+            template = ec2.get_launch_template_by_name(spec["LaunchTemplateName"])
+        else:
+            raise validation("Valid requests must contain either launchTemplateId or LaunchTemplateName")
+        version = template.get_version(spec.get("Version") or "$Default")
+        return Target(template.id, version.number)
+
+    def current_target(self, group: Any) -> Target:
+        if group.ec2_launch_template is None:
+            raise validation(f"The group {group.name} does not use a launch template.")
+        version = group.ec2_launch_template.get_version(group.launch_template_version)
+        return Target(group.ec2_launch_template.id, version.number, copy.deepcopy(group.mixed_instances_policy))
+
+    # ---------- StartInstanceRefresh & co ----------
+
+    def start(self, account: str, region: str, params: dict[str, Any]) -> dict[str, Any]:
+        group = self.group(account, region, params.get("AutoScalingGroupName"))
+        if params.get("Strategy", "Rolling") != "Rolling":
+            raise validation(f"Strategy {params['Strategy']} is not supported by this emulator; use Rolling.")
+        if self.active(account, region, group.name):
+            raise AwsError("InstanceRefreshInProgress", IN_PROGRESS_MESSAGE)
+        prefs = params.get("Preferences", {})
+        desired = params.get("DesiredConfiguration") or None
+        auto_rollback = str(prefs.get("AutoRollback", "false")).lower() == "true"
+        if auto_rollback and not desired:
+            raise validation(AUTO_ROLLBACK_NEEDS_DESIRED)
+        validate_preferences(prefs)
+        previous = self.current_target(group)
+        target = copy.deepcopy(previous)
+        if desired:
+            mixed = desired.get("MixedInstancesPolicy")
+            spec = desired.get("LaunchTemplate") or (mixed or {}).get("LaunchTemplate", {}).get("LaunchTemplateSpecification", {})
+            if auto_rollback and str(spec.get("Version", "$Default")).startswith("$"):
+                # Inferred text: AWS documents the restriction, not the message.
+                raise validation(
+                    "The request isn't valid. AutoRollback isn't supported when the desired configuration uses "
+                    "$Latest or $Default as the launch template version. Specify a version number and try again."
+                )
+            resolved = self.resolve(group, spec)
+            target = Target(resolved.template_id, resolved.version, copy.deepcopy(mixed) if mixed else None)
+        now = self.world.clock.now()
+        for state in group.instance_states:
+            self.instance_targets.setdefault(state.instance.id, previous.key())
+        skip = str(prefs.get("SkipMatching", "false")).lower() == "true"
+        to_replace = [
+            s.instance.id for s in group.instance_states
+            if s.lifecycle_state in ("InService", "Pending", "Pending:Wait", "Pending:Proceed")
+            and not (skip and self.instance_targets.get(s.instance.id) == target.key())
+        ]
+        refresh = Refresh(
+            id=str(uuid.uuid4()), group=group.name, account=account, region=region, preferences=prefs,
+            desired=desired, previous=previous, started=now,
+            forward=Pass(target=target, to_replace=to_replace, total=len(to_replace)),
+        )
+        self.refreshes.append(refresh)
+        self.emit(refresh, "EC2 Auto Scaling Instance Refresh Started")
+        return {"InstanceRefreshId": refresh.id}
+
+    def describe(self, account: str, region: str, params: dict[str, Any]) -> dict[str, Any]:
+        group = self.group(account, region, params.get("AutoScalingGroupName"))
+        ids = params.get("InstanceRefreshIds") or []
+        found = [r for r in reversed(self.refreshes) if r.account == account and r.region == region
+                 and r.group == group.name and (not ids or r.id in ids)]
+        max_records = int(params.get("MaxRecords") or 50)
+        start = int(params.get("NextToken") or 0)
+        page = found[start:start + max_records]
+        result: dict[str, Any] = {"InstanceRefreshes": [self.render(r) for r in page]}
+        if start + max_records < len(found):
+            result["NextToken"] = str(start + max_records)
+        return result
+
+    def cancel(self, account: str, region: str, params: dict[str, Any]) -> dict[str, Any]:
+        group = self.group(account, region, params.get("AutoScalingGroupName"))
+        refresh = self.active(account, region, group.name)
+        if refresh is None or refresh.status in ("Cancelling", "RollbackInProgress"):
+            raise AwsError("ActiveInstanceRefreshNotFound",
+                           f"No in progress or pending Instance Refresh found for Auto Scaling group {group.name}")
+        refresh.status = "Cancelling"
+        refresh.status_reason = "Cancelling instance refresh (requested by user)"
+        return {"InstanceRefreshId": refresh.id}
+
+    def rollback(self, account: str, region: str, params: dict[str, Any]) -> dict[str, Any]:
+        group = self.group(account, region, params.get("AutoScalingGroupName"))
+        refresh = self.active(account, region, group.name)
+        if refresh is None:
+            raise AwsError("ActiveInstanceRefreshNotFound",
+                           f"No in progress or pending Instance Refresh found for Auto Scaling group {group.name}")
+        if not refresh.desired or refresh.status in ("RollbackInProgress", "Cancelling"):
+            raise AwsError("IrreversibleInstanceRefresh",
+                           "The instance refresh can't be rolled back: it has no desired configuration or is already being rolled back or cancelled.")
+        self.start_rollback(refresh, "Rollback requested by user")
+        return {"InstanceRefreshId": refresh.id}
+
+    def active(self, account: str, region: str, group: str) -> Refresh | None:
+        for r in self.refreshes:
+            if r.account == account and r.region == region and r.group == group and r.status in ACTIVE:
+                return r
+        return None
+
+    def render(self, r: Refresh) -> dict[str, Any]:
+        rolling_back = r.rollback is not None
+        forward = r.forward
+        assert forward is not None
+        out: dict[str, Any] = {
+            "InstanceRefreshId": r.id, "AutoScalingGroupName": r.group, "Status": r.status,
+            "StatusReason": r.status_reason, "StartTime": iso(r.started), "EndTime": iso(r.ended),
+            "PercentageComplete": forward.percent(),
+            "InstancesToUpdate": max(forward.total - forward.replaced, 0),
+            "Preferences": r.preferences or None, "Strategy": "Rolling",
+            "DesiredConfiguration": r.desired,
+            "ProgressDetails": {"LivePoolProgress": {"PercentageComplete": forward.percent(),
+                                                     "InstancesToUpdate": max(forward.total - forward.replaced, 0)}},
+        }
+        if rolling_back:
+            assert r.rollback is not None
+            out["RollbackDetails"] = {
+                "RollbackReason": r.rollback_reason, "RollbackStartTime": iso(r.rollback_started),
+                "PercentageCompleteOnRollback": r.rollback.percent(),
+                "InstancesToUpdateOnRollback": max(r.rollback.total - r.rollback.replaced, 0),
+            }
+        return out
+
+    # ---------- lifecycle actions ----------
+
+    def find_action(self, account: str, region: str, params: dict[str, Any]) -> LifecycleAction:
+        token = params.get("LifecycleActionToken")
+        instance = params.get("InstanceId")
+        if not token and not instance:
+            raise validation("Either LifecycleActionToken or InstanceId must be specified.")
+        for a in self.actions:
+            if a.result is None and a.account == account and a.region == region \
+                    and a.group == params.get("AutoScalingGroupName") and a.hook == params.get("LifecycleHookName") \
+                    and (a.token == token if token else a.instance_id == instance):
+                return a
+        if token:
+            raise validation(f"No active Lifecycle Action found with token {token}")
+        raise validation(f"No active Lifecycle Action found with instance ID {instance}")
+
+    def complete(self, account: str, region: str, params: dict[str, Any]) -> dict[str, Any]:
+        result = params.get("LifecycleActionResult")
+        if result not in ("CONTINUE", "ABANDON"):
+            raise validation(f"1 validation error detected: Value '{result}' at 'lifecycleActionResult' failed to satisfy constraint: Member must be CONTINUE or ABANDON")
+        action = self.find_action(account, region, params)
+        self.finish(action, result, result)
+        return {}
+
+    def heartbeat(self, account: str, region: str, params: dict[str, Any]) -> dict[str, Any]:
+        action = self.find_action(account, region, params)
+        now = self.world.clock.now()
+        action.heartbeats += 1
+        action.timeout_at = min(now + action.heartbeat_timeout, action.deadline)
+        return {}
+
+    def launch(self, refresh: Refresh, target: Target, count: int) -> list[str]:
+        group = self.group(refresh.account, refresh.region, refresh.group)
+        ec2 = group.ec2_backend
+        template = ec2.get_launch_template(target.template_id)
+        version = template.get_version(target.version)
+        tags = group.get_propagated_tags()
+        tags[ASG_NAME_TAG] = group.name
+        tags.update(version.instance_tags)
+        overrides = ((target.mixed or {}).get("LaunchTemplate") or {}).get("Overrides") or []
+        instance_type = (overrides[0].get("InstanceType") if overrides else None) or version.instance_type or "t3.micro"
+        subnet = group.vpc_zone_identifier.split(",")[0] if group.vpc_zone_identifier else None
+        reservation = ec2.run_instances(
+            version.image_id or "ami-12c6146b", count, version.user_data, version.security_groups,
+            instance_type=instance_type, tags={"instance": tags}, placement=random.choice(group.availability_zones),
+            launch_config=None, launch_template={"LaunchTemplateId": template.id, "Version": str(target.version)},
+            is_instance_type_default=False, subnet_id=subnet,
+        )
+        hooks = [h for h in self.backend(refresh.account, refresh.region).describe_lifecycle_hooks(group.name)
+                 if h.lifecycle_transition == LAUNCHING]
+        now = self.world.clock.now()
+        ids = []
+        for instance in reservation.instances:
+            instance.autoscaling_group = group
+            state = InstanceState(instance, lifecycle_state="Pending:Wait" if hooks else "InService",
+                                  protected_from_scale_in=group.new_instances_protected_from_scale_in)
+            group.instance_states.append(state)
+            self.instance_targets[instance.id] = target.key()
+            ids.append(instance.id)
+            for hook in hooks:
+                self.hold(refresh, group, hook, instance.id, now)
+        return ids
+
+    def hold(self, refresh: Refresh, group: Any, hook: Any, instance_id: str, now: float) -> None:
+        timeout = int(hook.heartbeat_timeout)
+        action = LifecycleAction(
+            token=str(uuid.uuid4()), instance_id=instance_id, group=group.name, hook=hook.name,
+            account=refresh.account, region=refresh.region, heartbeat_timeout=timeout,
+            default_result=hook.default_result, started=now, timeout_at=now + timeout,
+            deadline=now + min(MAX_WAIT, 100 * timeout),
+        )
+        self.actions.append(action)
+        detail = {
+            "Origin": "EC2", "Destination": "AutoScalingGroup", "LifecycleActionToken": action.token,
+            "AutoScalingGroupName": group.name, "LifecycleHookName": hook.name, "EC2InstanceId": instance_id,
+            "LifecycleTransition": LAUNCHING,
+        }
+        metadata = self.hook_metadata.get((refresh.account, refresh.region, group.name, hook.name))
+        if metadata is not None:
+            detail["NotificationMetadata"] = metadata
+        self.world.events.emit("EC2 Instance-launch Lifecycle Action", "aws.autoscaling", detail,
+                               account=refresh.account, region=refresh.region, now=now, resources=[group.arn])
+
+    def finish(self, action: LifecycleAction, result: str, recorded: str) -> None:
+        action.result = recorded
+        others = [a for a in self.actions if a.instance_id == action.instance_id and a.result is None]
+        group = self.backend(action.account, action.region).autoscaling_groups.get(action.group)
+        state = next((s for s in group.instance_states if s.instance.id == action.instance_id), None) if group else None
+        if state is None:
+            return
+        if result == "ABANDON":
+            for other in others:
+                other.result = "ABANDON"
+            self.terminate(group, [action.instance_id])
+            self.world.note_abandoned(action.instance_id, action.hook)
+        elif not others:
+            state.lifecycle_state = "InService"
+
+    def terminate(self, group: Any, instance_ids: list[str]) -> None:
+        if not instance_ids:
+            return
+        group.ec2_backend.terminate_instances(instance_ids)
+        group.instance_states = [s for s in group.instance_states if s.instance.id not in instance_ids]
+        for a in self.actions:
+            if a.instance_id in instance_ids and a.result is None:
+                a.result = "ABANDON"
+
+    # ---------- time ----------
+
+    def tick(self) -> None:
+        now = self.world.clock.now()
+        for action in list(self.actions):
+            if action.result is None and now >= action.timeout_at:
+                self.finish(action, action.default_result, f"TIMEOUT:{action.default_result}")
+        for refresh in list(self.refreshes):
+            if refresh.status in ACTIVE:
+                self.step(refresh, now)
+
+    def step(self, r: Refresh, now: float) -> None:
+        if r.status == "Pending":
+            if now < r.started + PENDING_SECONDS:
+                return
+            r.status = "InProgress"
+        if r.status == "Cancelling":
+            r.status, r.ended = "Cancelled", now
+            r.status_reason = "Instance refresh was cancelled (requested by user)"
+            self.emit(r, "EC2 Auto Scaling Instance Refresh Cancelled")
+            return
+        if r.status == "RollbackInProgress":
+            assert r.rollback is not None
+            outcome = self.advance(r, r.rollback, now, rolling_back=True)
+            if outcome == "done":
+                r.status, r.ended = "RollbackSuccessful", now
+                r.status_reason = r.rollback_reason
+                self.emit(r, "EC2 Auto Scaling Instance Refresh Rollback Succeeded")
+            elif outcome and outcome.startswith("failed:"):
+                r.status, r.ended = "RollbackFailed", now
+                r.status_reason = outcome[len("failed:"):]
+                self.emit(r, "EC2 Auto Scaling Instance Refresh Rollback Failed")
+            return
+        alarm = self.alarm_in_alarm(r)
+        if alarm:
+            self.fail(r, f"Alarm {alarm} is in ALARM state.", now)
+            return
+        if r.status == "Baking":
+            if r.bake_until is not None and now >= r.bake_until:
+                self.succeed(r, now)
+            return
+        if r.checkpoint_until is not None:
+            if now < r.checkpoint_until:
+                return
+            r.checkpoint_until, r.status_reason = None, None
+            points = r.checkpoints()
+            if points and r.next_checkpoint >= len(points) and points[-1] < 100:
+                # The final checkpoint is below 100 %: the refresh ends there.
+                self.succeed(r, now)
+                return
+        assert r.forward is not None
+        outcome = self.advance(r, r.forward, now, rolling_back=False)
+        if outcome and outcome.startswith("failed:"):
+            self.fail(r, outcome[len("failed:"):], now)
+            return
+        points = r.checkpoints()
+        if r.next_checkpoint < len(points) and r.forward.percent() >= points[r.next_checkpoint] and not r.forward.batch_new:
+            r.next_checkpoint += 1
+            delay = int(r.pref("CheckpointDelay", 3600))
+            r.checkpoint_until = now + delay
+            r.status_reason = f"Waiting for checkpoint: {r.forward.percent()}% complete, resuming after {delay} seconds"
+            self.emit(r, "EC2 Auto Scaling Instance Refresh Checkpoint Reached")
+            return
+        if outcome == "done":
+            bake = int(r.pref("BakeTime", 0))
+            if bake > 0:
+                r.status, r.bake_until = "Baking", now + bake
+                self.emit(r, "EC2 Auto Scaling Instance Refresh Started Baking")
+            else:
+                self.succeed(r, now)
+
+    def advance(self, r: Refresh, p: Pass, now: float, rolling_back: bool) -> str | None:
+        """Moves one pass forward; returns "done", "failed:<reason>", or None (still going)."""
+        group = self.backend(r.account, r.region).autoscaling_groups.get(r.group)
+        if group is None:
+            return "failed:The Auto Scaling group was deleted."
+        states = {s.instance.id: s for s in group.instance_states}
+        if p.batch_new:
+            lost = [i for i in p.batch_new if i not in states]
+            if lost:
+                return f"failed:{self.world.abandon_reason(lost[0])}"
+            if any(states[i].lifecycle_state != "InService" for i in p.batch_new):
+                return None
+            if p.warm_at is None:
+                p.warm_at = now + int(r.pref("InstanceWarmup", group.health_check_grace_period or 0))
+            if now < p.warm_at:
+                return None
+            self.terminate(group, [i for i in p.batch_old if i in states])
+            p.replaced += len(p.batch_old)
+            p.batch_new, p.batch_old, p.warm_at = [], [], None
+            return "done" if not p.to_replace else None
+        p.to_replace = [i for i in p.to_replace if i in states]
+        if not p.to_replace:
+            p.replaced = p.total
+            return "done"
+        desired = group.desired_capacity or len(states) or 1
+        min_healthy = int(r.pref("MinHealthyPercentage", 90))
+        max_healthy = int(r.pref("MaxHealthyPercentage", 100))
+        below = desired - math.ceil(desired * min_healthy / 100)
+        above = math.floor(desired * (max_healthy - 100) / 100)
+        size = min(max(1, below + above), len(p.to_replace))
+        p.batch_old, p.to_replace = p.to_replace[:size], p.to_replace[size:]
+        if above < size:
+            # Not enough room above desired capacity: AWS terminates before it launches.
+            self.terminate(group, p.batch_old)
+        p.batch_new = self.launch(r, p.target, size)
+        return None
+
+    def alarm_in_alarm(self, r: Refresh) -> str | None:
+        alarms = (r.pref("AlarmSpecification") or {}).get("Alarms") or []
+        if not alarms:
+            return None
+        backend = cloudwatch_backends[r.account][r.region]
+        for name in alarms:
+            alarm = backend.alarms.get(name)
+            if alarm is not None and alarm.state_value == "ALARM":
+                return name
+        return None
+
+    def fail(self, r: Refresh, reason: str, now: float) -> None:
+        auto_rollback = str(r.pref("AutoRollback", "false")).lower() == "true"
+        if auto_rollback and r.desired:
+            self.start_rollback(r, reason)
+            return
+        r.status, r.status_reason, r.ended = "Failed", reason, now
+        self.emit(r, "EC2 Auto Scaling Instance Refresh Failed")
+
+    def start_rollback(self, r: Refresh, reason: str) -> None:
+        now = self.world.clock.now()
+        group = self.group(r.account, r.region, r.group)
+        assert r.forward is not None
+        # Instances of an unfinished batch are given up; launched ones of the new version are replaced.
+        self.terminate(group, [i for i in r.forward.batch_new if any(s.instance.id == i for s in group.instance_states)])
+        r.forward.batch_new, r.forward.batch_old = [], []
+        target_key = r.forward.target.key()
+        to_replace = [s.instance.id for s in group.instance_states if self.instance_targets.get(s.instance.id) == target_key]
+        r.rollback = Pass(target=r.previous, to_replace=to_replace, total=len(to_replace))
+        r.status, r.rollback_reason, r.rollback_started = "RollbackInProgress", reason, now
+        r.status_reason = reason
+        r.checkpoint_until = r.bake_until = None
+        self.emit(r, "EC2 Auto Scaling Instance Refresh Rollback Started")
+
+    def succeed(self, r: Refresh, now: float) -> None:
+        assert r.forward is not None
+        group = self.group(r.account, r.region, r.group)
+        target = r.forward.target
+        if r.desired:
+            spec = {"LaunchTemplateId": target.template_id, "Version": str(target.version)}
+            if target.mixed:
+                mixed = copy.deepcopy(target.mixed)
+                mixed.setdefault("LaunchTemplate", {})["LaunchTemplateSpecification"] = spec
+                group.mixed_instances_policy = mixed
+                group._set_launch_configuration(None, None, mixed)
+            else:
+                group._set_launch_configuration(None, spec, None)
+        r.status, r.ended, r.status_reason = "Successful", now, None
+        self.emit(r, "EC2 Auto Scaling Instance Refresh Succeeded")
+
+    def emit(self, r: Refresh, detail_type: str) -> None:
+        group = self.backend(r.account, r.region).autoscaling_groups.get(r.group)
+        detail = {"InstanceRefreshId": r.id, "AutoScalingGroupName": r.group}
+        if r.status_reason:
+            detail["StatusReason"] = r.status_reason
+        self.world.events.emit(detail_type, "aws.autoscaling", detail, account=r.account, region=r.region,
+                               now=self.world.clock.now(), resources=[group.arn] if group else [])
+
+
+def validate_preferences(prefs: dict[str, Any]) -> None:
+    """AWS's documented bounds. Texts are inferred (no real responses found) and kept short."""
+
+    def number(name: str) -> int | None:
+        return int(prefs[name]) if name in prefs else None
+
+    min_h, max_h = number("MinHealthyPercentage"), number("MaxHealthyPercentage")
+    if min_h is not None and not 0 <= min_h <= 100:
+        raise validation("MinHealthyPercentage must be between 0 and 100.")
+    if max_h is not None and not 100 <= max_h <= 200:
+        raise validation("MaxHealthyPercentage must be between 100 and 200.")
+    if max_h is not None and max_h - (90 if min_h is None else min_h) > 100:
+        raise validation("The difference between MaxHealthyPercentage and MinHealthyPercentage can't be more than 100.")
+    points = [int(p) for p in prefs.get("CheckpointPercentages", [])]
+    if any(b <= a for a, b in zip(points, points[1:])) or any(not 1 <= p <= 100 for p in points):
+        raise validation("CheckpointPercentages must be unique values between 1 and 100 in ascending order.")
+    for name in ("CheckpointDelay", "BakeTime"):
+        value = number(name)
+        if value is not None and not 0 <= value <= MAX_WAIT:
+            raise validation(f"{name} must be between 0 and {MAX_WAIT} seconds.")
+    if len((prefs.get("AlarmSpecification") or {}).get("Alarms") or []) > 10:
+        raise validation("AlarmSpecification can include at most 10 alarms.")

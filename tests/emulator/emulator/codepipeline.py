@@ -1,0 +1,310 @@
+"""CodePipeline jobs for Lambda Invoke actions, and manual approvals.
+
+A test (or the local runner) creates a job and gets the exact event CodePipeline would send
+to the function. The function answers with PutJobSuccessResult / PutJobFailureResult, which
+are validated like AWS does and recorded. An in-progress answer (continuation token) creates
+the next job, as CodePipeline does when it re-invokes the function.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from moto.codepipeline.models import codepipeline_backends
+
+from .protocol import AwsError, iso
+
+if TYPE_CHECKING:
+    from .world import World
+
+FAILURE_TYPES = ("JobFailed", "ConfigurationError", "PermissionError", "RevisionOutOfSync",
+                 "RevisionUnavailable", "SystemUnavailable")
+APPROVAL_DONE = "The approval request that you responded to is already complete or has expired."
+
+
+def invalid(message: str) -> AwsError:
+    return AwsError("ValidationException", message)
+
+
+@dataclass
+class Job:
+    id: str
+    account: str
+    region: str
+    pipeline: str | None
+    stage: str | None
+    action: str | None
+    execution_id: str
+    function_name: str
+    user_parameters: str | None
+    input_artifacts: list[dict[str, Any]]
+    continuation_token: str | None
+    created: float
+    first_job_id: str
+    status: str = "Created"  # Created | Succeeded | Failed
+    result: dict[str, Any] | None = None
+    next_job_id: str | None = None
+    # Fresh per job, like the real temporary credentials; tests check none is ever logged.
+    credentials: dict[str, str] = field(default_factory=lambda: {
+        "accessKeyId": "ASIA" + uuid.uuid4().hex[:16].upper(),
+        "secretAccessKey": "CANARY-" + uuid.uuid4().hex,
+        "sessionToken": "CANARY-" + uuid.uuid4().hex + uuid.uuid4().hex,
+    })
+
+    def data(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "actionConfiguration": {"configuration": {"FunctionName": self.function_name}},
+            "inputArtifacts": [
+                {
+                    "name": a["name"],
+                    "revision": a.get("revision"),
+                    "location": {"type": "S3", "s3Location": {"bucketName": a.get("bucket", "codepipeline-artifacts"),
+                                                               "objectKey": a.get("key", f"{a['name']}/artifact.zip")}},
+                }
+                for a in self.input_artifacts
+            ],
+            "outputArtifacts": [],
+            "artifactCredentials": self.credentials,
+        }
+        if self.user_parameters is not None:
+            data["actionConfiguration"]["configuration"]["UserParameters"] = self.user_parameters
+        if self.continuation_token is not None:
+            data["continuationToken"] = self.continuation_token
+        return data
+
+    def event(self) -> dict[str, Any]:
+        return {"CodePipeline.job": {"id": self.id, "accountId": self.account, "data": self.data()}}
+
+    def describe(self) -> dict[str, Any]:
+        return {"jobId": self.id, "firstJobId": self.first_job_id, "status": self.status, "result": self.result,
+                "nextJobId": self.next_job_id, "pipelineName": self.pipeline, "stageName": self.stage,
+                "actionName": self.action, "pipelineExecutionId": self.execution_id}
+
+
+@dataclass
+class Approval:
+    pipeline: str
+    stage: str
+    action: str
+    token: str
+    execution_id: str
+    account: str
+    region: str
+    started: float
+    status: str = "InProgress"  # InProgress | Succeeded | Failed
+    summary: str | None = None
+    answered_by: str | None = None
+    answered_at: float | None = None
+
+    def describe(self) -> dict[str, Any]:
+        return {"pipelineName": self.pipeline, "stageName": self.stage, "actionName": self.action,
+                "token": self.token, "pipelineExecutionId": self.execution_id, "status": self.status,
+                "summary": self.summary, "answeredBy": self.answered_by, "answeredAt": iso(self.answered_at)}
+
+
+class CodePipeline:
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.jobs: dict[str, Job] = {}
+        self.approvals: list[Approval] = []
+
+    def reset(self) -> None:
+        self.jobs.clear()
+        self.approvals.clear()
+
+    # ---------- control: create a job ----------
+
+    def create_job(self, account: str, region: str, spec: dict[str, Any]) -> Job:
+        if not spec.get("functionName"):
+            raise ValueError("functionName is required")
+        job_id = str(uuid.uuid4())
+        job = Job(
+            id=job_id, account=account, region=region, pipeline=spec.get("pipelineName"),
+            stage=spec.get("stageName"), action=spec.get("actionName"),
+            execution_id=spec.get("pipelineExecutionId") or str(uuid.uuid4()),
+            function_name=spec["functionName"], user_parameters=spec.get("userParameters"),
+            input_artifacts=spec.get("inputArtifacts", []), continuation_token=spec.get("continuationToken"),
+            created=self.world.clock.now(), first_job_id=job_id,
+        )
+        self.jobs[job.id] = job
+        self.emit_action(job, "STARTED", {"owner": "AWS", "category": "Invoke", "provider": "Lambda", "version": "1"})
+        return job
+
+    def _answerable(self, job_id: str | None) -> Job:
+        job = self.jobs.get(job_id or "")
+        if job is None:
+            # Inferred text: the error code is modelled, the message is not documented.
+            raise AwsError("JobNotFoundException", f"Job with id {job_id} was not found")
+        if job.status != "Created":
+            raise AwsError("InvalidJobStateException", f"Job {job_id} is already {job.status} and cannot be updated")
+        return job
+
+    # ---------- API ----------
+
+    def put_job_success_result(self, body: dict[str, Any]) -> dict[str, Any]:
+        token = body.get("continuationToken")
+        details = body.get("executionDetails") or {}
+        variables = body.get("outputVariables")
+        if token is not None and not 1 <= len(token) <= 2048:
+            raise invalid("1 validation error detected: Value at 'continuationToken' failed to satisfy constraint: "
+                          "Member must have length less than or equal to 2048")
+        if token is not None and variables:
+            raise invalid("Output variables can only be specified when the action execution is complete "
+                          "(without a continuation token)")
+        summary = details.get("summary")
+        if summary is not None and len(summary) > 2048:
+            raise invalid("1 validation error detected: Value at 'executionDetails.summary' failed to satisfy "
+                          "constraint: Member must have length less than or equal to 2048")
+        percent = details.get("percentComplete")
+        if percent is not None and not 0 <= int(percent) <= 100:
+            raise invalid("1 validation error detected: Value at 'executionDetails.percentComplete' failed to satisfy "
+                          "constraint: Member must have value between 0 and 100")
+        job = self._answerable(body.get("jobId"))
+        job.status = "Succeeded"
+        job.result = {"kind": "continuation" if token is not None else "success", "continuationToken": token,
+                      "executionDetails": details, "outputVariables": variables or {}}
+        if token is not None:
+            nxt = Job(
+                id=str(uuid.uuid4()), account=job.account, region=job.region, pipeline=job.pipeline,
+                stage=job.stage, action=job.action, execution_id=job.execution_id,
+                function_name=job.function_name, user_parameters=job.user_parameters,
+                input_artifacts=job.input_artifacts, continuation_token=token,
+                created=self.world.clock.now(), first_job_id=job.first_job_id,
+            )
+            self.jobs[nxt.id] = nxt
+            job.next_job_id = nxt.id
+        else:
+            self.emit_action(job, "SUCCEEDED", {"owner": "AWS", "category": "Invoke", "provider": "Lambda", "version": "1"})
+        return {}
+
+    def put_job_failure_result(self, body: dict[str, Any]) -> dict[str, Any]:
+        details = body.get("failureDetails") or {}
+        if details.get("type") not in FAILURE_TYPES:
+            raise invalid(f"1 validation error detected: Value '{details.get('type')}' at 'failureDetails.type' "
+                          f"failed to satisfy constraint: Member must satisfy enum value set: [{', '.join(FAILURE_TYPES)}]")
+        message = details.get("message") or ""
+        if not 1 <= len(message) <= 5000:
+            raise invalid("1 validation error detected: Value at 'failureDetails.message' failed to satisfy "
+                          "constraint: Member must have length between 1 and 5000")
+        job = self._answerable(body.get("jobId"))
+        job.status = "Failed"
+        job.result = {"kind": "failure", "failureDetails": details}
+        self.emit_action(job, "FAILED", {"owner": "AWS", "category": "Invoke", "provider": "Lambda", "version": "1"})
+        return {}
+
+    def get_job_details(self, body: dict[str, Any]) -> dict[str, Any]:
+        job = self.jobs.get(body.get("jobId") or "")
+        if job is None:
+            raise AwsError("JobNotFoundException", f"Job with id {body.get('jobId')} was not found")
+        return {"jobDetails": {"id": job.id, "accountId": job.account, "data": job.data()}}
+
+    # ---------- approvals ----------
+
+    def pipeline(self, account: str, region: str, name: str | None) -> dict[str, Any]:
+        backend = codepipeline_backends[account][region]
+        found = backend.pipelines.get(name or "")
+        if found is None:
+            raise AwsError("PipelineNotFoundException", f"Account '{account}' does not have a pipeline with name '{name}'")
+        return found.pipeline
+
+    def start_approval(self, account: str, region: str, spec: dict[str, Any]) -> Approval:
+        pipeline = self.pipeline(account, region, spec.get("pipelineName"))
+        self._approval_action(pipeline, spec.get("stageName"), spec.get("actionName"))
+        approval = Approval(
+            pipeline=pipeline["name"], stage=spec["stageName"], action=spec["actionName"], token=str(uuid.uuid4()),
+            execution_id=spec.get("pipelineExecutionId") or str(uuid.uuid4()), account=account, region=region,
+            started=self.world.clock.now(),
+        )
+        self.approvals.append(approval)
+        self.emit_approval(approval, "STARTED")
+        return approval
+
+    @staticmethod
+    def _approval_action(pipeline: dict[str, Any], stage_name: str | None, action_name: str | None) -> dict[str, Any]:
+        stage = next((s for s in pipeline.get("stages", []) if s.get("name") == stage_name), None)
+        if stage is None:
+            raise AwsError("StageNotFoundException", f"Stage {stage_name} not found in pipeline {pipeline.get('name')}")
+        action = next((a for a in stage.get("actions", []) if a.get("name") == action_name), None)
+        if action is None:
+            raise AwsError("ActionNotFoundException", f"Action {action_name} not found in stage {stage_name}")
+        return action
+
+    def put_approval_result(self, account: str, region: str, body: dict[str, Any], caller: str | None) -> dict[str, Any]:
+        pipeline = self.pipeline(account, region, body.get("pipelineName"))
+        self._approval_action(pipeline, body.get("stageName"), body.get("actionName"))
+        result = body.get("result") or {}
+        if result.get("status") not in ("Approved", "Rejected"):
+            raise invalid("1 validation error detected: Value at 'result.status' failed to satisfy constraint: "
+                          "Member must satisfy enum value set: [Approved, Rejected]")
+        if len(result.get("summary") or "") > 512:
+            raise invalid("1 validation error detected: Value at 'result.summary' failed to satisfy constraint: "
+                          "Member must have length less than or equal to 512")
+        matching = [a for a in self.approvals if a.pipeline == pipeline["name"] and a.stage == body.get("stageName")
+                    and a.action == body.get("actionName")]
+        approval = next((a for a in matching if a.token == body.get("token")), None)
+        if approval is None:
+            # Inferred text.
+            raise AwsError("InvalidApprovalTokenException", f"The token for the approval request is not valid: {body.get('token')}")
+        if approval.status != "InProgress" or approval is not matching[-1]:
+            raise AwsError("ApprovalAlreadyCompletedException", APPROVAL_DONE)
+        now = self.world.clock.now()
+        approval.status = "Succeeded" if result["status"] == "Approved" else "Failed"
+        approval.summary, approval.answered_by, approval.answered_at = result.get("summary"), caller, now
+        self.emit_approval(approval, "SUCCEEDED" if approval.status == "Succeeded" else "FAILED")
+        return {"approvedAt": now}
+
+    def get_pipeline_state(self, account: str, region: str, body: dict[str, Any]) -> dict[str, Any]:
+        pipeline = self.pipeline(account, region, body.get("name"))
+        stages = []
+        for stage in pipeline.get("stages", []):
+            actions, stage_execution = [], None
+            for action in stage.get("actions", []):
+                state: dict[str, Any] = {"actionName": action.get("name")}
+                approval = next((a for a in reversed(self.approvals) if a.pipeline == pipeline["name"]
+                                 and a.stage == stage.get("name") and a.action == action.get("name")), None)
+                if approval is not None:
+                    latest = {"actionExecutionId": approval.token[:8], "status": approval.status,
+                              "lastStatusChange": approval.answered_at or approval.started}
+                    if approval.status == "InProgress":
+                        latest["token"] = approval.token
+                    if approval.summary:
+                        latest["summary"] = approval.summary
+                    if approval.answered_by:
+                        latest["lastUpdatedBy"] = approval.answered_by
+                    state["latestExecution"] = latest
+                    stage_execution = {"pipelineExecutionId": approval.execution_id, "status": approval.status}
+                job = next((j for j in reversed(list(self.jobs.values())) if j.pipeline == pipeline["name"]
+                            and j.stage == stage.get("name") and j.action == action.get("name")), None)
+                if job is not None and approval is None:
+                    status = {"Created": "InProgress", "Succeeded": "Succeeded", "Failed": "Failed"}[job.status]
+                    if job.next_job_id:
+                        status = "InProgress"
+                    state["latestExecution"] = {"status": status, "lastStatusChange": job.created}
+                    stage_execution = {"pipelineExecutionId": job.execution_id, "status": status}
+                actions.append(state)
+            entry: dict[str, Any] = {"stageName": stage.get("name"), "actionStates": actions}
+            if stage_execution:
+                entry["latestExecution"] = stage_execution
+            stages.append(entry)
+        return {"pipelineName": pipeline["name"], "pipelineVersion": pipeline.get("version", 1), "stageStates": stages}
+
+    # ---------- events ----------
+
+    def emit_action(self, job: Job, state: str, action_type: dict[str, str]) -> None:
+        if job.pipeline is None:
+            return
+        self._emit(job.account, job.region, job.pipeline, job.execution_id, job.stage, job.action, state, action_type)
+
+    def emit_approval(self, approval: Approval, state: str) -> None:
+        self._emit(approval.account, approval.region, approval.pipeline, approval.execution_id, approval.stage,
+                   approval.action, state, {"owner": "AWS", "category": "Approval", "provider": "Manual", "version": "1"})
+
+    def _emit(self, account: str, region: str, pipeline: str, execution: str, stage: str | None,
+              action: str | None, state: str, action_type: dict[str, str]) -> None:
+        detail = {"pipeline": pipeline, "execution-id": execution, "stage": stage, "action": action, "state": state,
+                  "region": region, "type": action_type, "version": 1}
+        self.world.events.emit("CodePipeline Action Execution State Change", "aws.codepipeline", detail,
+                               account=account, region=region, now=self.world.clock.now(),
+                               resources=[f"arn:aws:codepipeline:{region}:{account}:{pipeline}"])

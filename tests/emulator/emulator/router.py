@@ -1,0 +1,196 @@
+"""The WSGI front: control endpoints, fault injection, our operations, then moto."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import time
+from typing import Any, Callable, Iterable
+
+from moto.core import DEFAULT_ACCOUNT_ID
+
+from . import health
+from .events import Rule
+from .protocol import (AwsError, ec2_error, json_error, json_response, nested, query_error, query_params,
+                       query_response, signing_scope)
+from .world import World
+
+Response = tuple[int, dict[str, str], bytes]
+
+STATUS_TEXT = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 500: "Internal Server Error",
+               503: "Service Unavailable"}
+
+
+class Router:
+    def __init__(self, world: World, moto_app: Callable[..., Iterable[bytes]]) -> None:
+        self.world = world
+        self.moto_app = moto_app
+        w = world
+        self.autoscaling_ops: dict[str, Callable[[str, str, dict[str, Any]], dict[str, Any]]] = {
+            "StartInstanceRefresh": w.autoscaling.start,
+            "DescribeInstanceRefreshes": w.autoscaling.describe,
+            "CancelInstanceRefresh": w.autoscaling.cancel,
+            "RollbackInstanceRefresh": w.autoscaling.rollback,
+            "CompleteLifecycleAction": w.autoscaling.complete,
+            "RecordLifecycleActionHeartbeat": w.autoscaling.heartbeat,
+        }
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        if path.startswith("/_emulator"):
+            status, headers, payload = self.control(environ.get("REQUEST_METHOD", "GET"), path, body)
+        else:
+            status, headers, payload = self.aws(environ, body)
+        start_response(f"{status} {STATUS_TEXT.get(status, 'Status')}", list(headers.items()))
+        return [payload]
+
+    # ---------- AWS traffic ----------
+
+    def aws(self, environ: dict[str, Any], body: bytes) -> Response:
+        headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
+        service, region = signing_scope(headers)
+        region = region or "us-east-1"
+        target = headers.get("x-amz-target")
+        if target:
+            operation = target.split(".")[-1]
+            params: dict[str, Any] = json.loads(body or b"{}")
+        else:
+            flat = query_params(body, environ.get("QUERY_STRING", ""))
+            operation = flat.get("Action")
+            params = nested(flat)
+        delay, fault = self.world.faults.check(service, operation)
+        if delay:
+            time.sleep(delay)
+        if fault is not None:
+            return self.error(service, bool(target), fault)
+        account = DEFAULT_ACCOUNT_ID
+        with self.world.lock:
+            self.world.tick()
+            try:
+                if service == "autoscaling" and operation in self.autoscaling_ops:
+                    return query_response(operation, self.autoscaling_ops[operation](account, region, params))
+                if service == "codepipeline":
+                    answer = self.codepipeline(operation, account, region, params, headers)
+                    if answer is not None:
+                        return json_response(answer)
+            except AwsError as err:
+                return self.error(service, bool(target), err)
+            response = self.call_moto(environ)
+            if service == "autoscaling" and operation == "PutLifecycleHook" and response[0] == 200 \
+                    and "NotificationMetadata" in params:
+                key = (account, region, params.get("AutoScalingGroupName"), params.get("LifecycleHookName"))
+                self.world.autoscaling.hook_metadata[key] = params["NotificationMetadata"]
+            return response
+
+    def codepipeline(self, operation: str | None, account: str, region: str, params: dict[str, Any],
+                     headers: dict[str, str]) -> dict[str, Any] | None:
+        cp = self.world.codepipeline
+        if operation == "PutJobSuccessResult":
+            return cp.put_job_success_result(params)
+        if operation == "PutJobFailureResult":
+            return cp.put_job_failure_result(params)
+        if operation == "GetJobDetails":
+            return cp.get_job_details(params)
+        if operation == "GetPipelineState":
+            return cp.get_pipeline_state(account, region, params)
+        if operation == "PutApprovalResult":
+            caller = re.search(r"Credential=([^/]+)/", headers.get("authorization", ""))
+            return cp.put_approval_result(account, region, params, caller.group(1) if caller else None)
+        return None
+
+    @staticmethod
+    def error(service: str | None, json_protocol: bool, err: AwsError) -> Response:
+        if json_protocol:
+            return json_error(err)
+        if service == "ec2":
+            return ec2_error(err)
+        return query_error(err)
+
+    def call_moto(self, environ: dict[str, Any]) -> Response:
+        captured: dict[str, Any] = {}
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+            captured["status"], captured["headers"] = int(status.split()[0]), dict(headers)
+
+        chunks = self.moto_app(environ, start_response)
+        try:
+            payload = b"".join(chunks)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close:
+                close()
+        headers = {k: v for k, v in captured["headers"].items() if k.lower() != "content-length"}
+        return captured["status"], headers, payload
+
+    # ---------- control endpoints ----------
+
+    def control(self, method: str, path: str, body: bytes) -> Response:
+        try:
+            spec = json.loads(body) if body else {}
+            with self.world.lock:
+                result = self.dispatch(method, path[len("/_emulator"):], spec)
+            if result is None:
+                return 404, {"Content-Type": "application/json"}, json.dumps({"error": f"no control endpoint {method} {path}"}).encode()
+            return 200, {"Content-Type": "application/json"}, json.dumps(result, default=str).encode()
+        except (ValueError, KeyError, AwsError) as err:
+            return 400, {"Content-Type": "application/json"}, json.dumps({"error": str(err)}).encode()
+
+    def dispatch(self, method: str, path: str, spec: dict[str, Any]) -> Any:
+        w = self.world
+        account, region = spec.get("account", DEFAULT_ACCOUNT_ID), spec.get("region", "us-east-1")
+        route = (method, path)
+        if route == ("GET", "/health"):
+            return {"ok": True}
+        if route == ("POST", "/reset"):
+            w.reset()
+            return {"ok": True}
+        if route == ("GET", "/clock"):
+            return {"now": w.clock.now()}
+        if route == ("POST", "/clock/advance"):
+            w.advance(float(spec["seconds"]))
+            return {"now": w.clock.now()}
+        if route == ("POST", "/settle"):
+            return w.settle(float(spec.get("maxSeconds", 7200)))
+        if route == ("GET", "/refreshes"):
+            w.tick()
+            return [w.autoscaling.render(r) for r in w.autoscaling.refreshes]
+        if route == ("GET", "/lifecycle-actions"):
+            return [a.describe() for a in w.autoscaling.actions]
+        if route == ("POST", "/codepipeline/jobs"):
+            job = w.codepipeline.create_job(account, region, spec)
+            return {"jobId": job.id, "event": job.event()}
+        if method == "GET" and path.startswith("/codepipeline/jobs/"):
+            job = w.codepipeline.jobs.get(path.rsplit("/", 1)[-1])
+            if job is None:
+                raise ValueError(f"no job {path.rsplit('/', 1)[-1]}")
+            return {**job.describe(), "event": job.event()}
+        if route == ("POST", "/codepipeline/approvals"):
+            return w.codepipeline.start_approval(account, region, spec).describe()
+        if route == ("GET", "/codepipeline/approvals"):
+            return [a.describe() for a in w.codepipeline.approvals]
+        if route == ("GET", "/events"):
+            return w.events.events
+        if route == ("POST", "/rules"):
+            w.events.add_rule(Rule(url=spec["url"], detail_type=spec.get("detailType"), source=spec.get("source")))
+            return {"ok": True}
+        if route == ("GET", "/rules"):
+            return [{"url": r.url, "detailType": r.detail_type, "source": r.source, "deliveries": r.deliveries}
+                    for r in w.events.rules]
+        if route == ("POST", "/faults"):
+            return w.faults.add(spec).describe()
+        if route == ("GET", "/faults"):
+            return [f.describe() for f in w.faults.faults]
+        if route == ("DELETE", "/faults"):
+            w.faults.reset()
+            return {"ok": True}
+        if route == ("POST", "/health/instance"):
+            health.set_instance(spec["instanceId"], spec["status"], spec.get("systemStatus"))
+            return {"ok": True}
+        if route == ("POST", "/health/target"):
+            health.set_target(spec["targetGroupArn"], spec["instanceId"], spec["state"], spec.get("reason"))
+            return {"ok": True}
+        return None

@@ -1,0 +1,56 @@
+"""Builds the emulator app and serves it on 127.0.0.1."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import make_server
+
+from . import ec2_patches, health
+from .router import Router
+from .world import World
+
+
+def build() -> tuple[World, Router]:
+    ec2_patches.install()
+    health.install()
+    world = World()
+    return world, Router(world, DomainDispatcherApplication(create_backend_app))
+
+
+class Emulator:
+    """An emulator on a port (0: a free one), served from a background thread."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, realtime: bool = False) -> None:
+        self.world, app = build()
+        self.server = make_server(host, port, app, threaded=True)
+        self.endpoint = f"http://{host}:{self.server.server_port}"
+        self._threads: list[threading.Thread] = []
+        self._stop = threading.Event()
+        self.realtime = realtime
+
+    def start(self) -> "Emulator":
+        serve = threading.Thread(target=self.server.serve_forever, daemon=True)
+        serve.start()
+        self._threads.append(serve)
+        if self.realtime:
+            ticker = threading.Thread(target=self._tick_forever, daemon=True)
+            ticker.start()
+            self._threads.append(ticker)
+        return self
+
+    def _tick_forever(self) -> None:
+        while not self._stop.wait(0.25):
+            self.world.tick()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.server.shutdown()
+
+    def __enter__(self) -> "Emulator":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()

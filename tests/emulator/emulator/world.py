@@ -1,0 +1,83 @@
+"""Everything the emulator adds to moto, behind one lock, moved by one clock."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from moto.moto_api import _internal as moto_api
+
+from . import ec2_patches, health
+from .autoscaling import AutoScaling
+from .clock import Clock
+from .codepipeline import CodePipeline
+from .events import EventBus
+from .faults import Faults
+
+
+class World:
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.clock = Clock()
+        self.events = EventBus()
+        self.faults = Faults()
+        self.autoscaling = AutoScaling(self)
+        self.codepipeline = CodePipeline(self)
+        self.abandoned: dict[str, str] = {}
+
+    def reset(self) -> None:
+        with self.lock:
+            moto_api.moto_api_backend.reset()
+            self.clock.reset()
+            self.events.reset()
+            self.faults.reset()
+            self.autoscaling.reset()
+            self.codepipeline.reset()
+            self.abandoned.clear()
+            ec2_patches.reset()
+            health.reset()
+
+    def tick(self) -> None:
+        with self.lock:
+            self.autoscaling.tick()
+
+    def advance(self, seconds: float) -> None:
+        """Moves the clock in steps of at most 1 s so every timer fires in order."""
+        with self.lock:
+            remaining = seconds
+            while remaining > 0:
+                step = min(1.0, remaining)
+                self.clock.advance(step)
+                remaining -= step
+                self.tick()
+
+    def settle(self, max_seconds: float) -> dict[str, Any]:
+        """Advances until no refresh can move without outside help (a lifecycle action to
+        complete), every refresh is finished, or max_seconds have passed."""
+        with self.lock:
+            waited = 0.0
+            while waited < max_seconds:
+                active = [r for r in self.autoscaling.refreshes if r.status in ("Pending", "InProgress", "Baking", "Cancelling", "RollbackInProgress")]
+                if not active:
+                    break
+                waiting_on_hooks = [a for a in self.autoscaling.actions if a.result is None]
+                if waiting_on_hooks and all(self._blocked(r) for r in active):
+                    break
+                self.advance(1.0)
+                waited += 1.0
+            return {"waitedSeconds": waited}
+
+    def _blocked(self, refresh: Any) -> bool:
+        current = refresh.rollback or refresh.forward
+        pending = {a.instance_id for a in self.autoscaling.actions if a.result is None}
+        return bool(current and set(current.batch_new) & pending and refresh.checkpoint_until is None)
+
+    def note_abandoned(self, instance_id: str, hook: str) -> None:
+        self.abandoned[instance_id] = hook
+
+    def abandon_reason(self, instance_id: str) -> str:
+        hook = self.abandoned.get(instance_id)
+        if hook:
+            # Inferred text: AWS reports the launch failure in the refresh's status reason.
+            return f"Instance {instance_id} failed to launch: lifecycle hook {hook} completed with ABANDON."
+        return f"Instance {instance_id} was terminated before it became InService."
