@@ -470,10 +470,15 @@ class AutoScaling:
             p.batch_new, p.batch_old, p.warm_at = [], [], None
             return "done" if not p.to_replace else None
         p.to_replace = [i for i in p.to_replace if i in states]
+        desired = group.desired_capacity or len(states) or 1
         if not p.to_replace:
             p.replaced = p.total
+            shortfall = desired - len(states)
+            if shortfall > 0:
+                # Capacity lost on the way (an abandoned launch) is restored with the target version.
+                p.batch_new = self.launch(r, p.target, shortfall)
+                return None
             return "done"
-        desired = group.desired_capacity or len(states) or 1
         min_healthy = int(r.pref("MinHealthyPercentage", 90))
         max_healthy = int(r.pref("MaxHealthyPercentage", 100))
         below = desired - math.ceil(desired * min_healthy / 100)

@@ -63,7 +63,7 @@ def aws(emulator: Emulator, control: Control):
         return boto3.client(
             service, endpoint_url=emulator.endpoint, region_name="us-east-1",
             aws_access_key_id="AKIDEMULATORTEST", aws_secret_access_key="secret",
-            config=Config(retries={"max_attempts": 1, "mode": "standard"}),
+            config=Config(retries={"total_max_attempts": 1, "mode": "standard"}),
         )
 
     return client

@@ -1,0 +1,124 @@
+"""CodePipeline jobs and approvals: the event a function receives, and results validated like AWS."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from test_instance_refresh import error_of
+
+ROLE_POLICY = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Principal": {"Service": "codepipeline.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+
+
+def create_job(control, **extra):
+    spec = {"functionName": "instance-refresh", "pipelineName": "release", "stageName": "Staging",
+            "actionName": "Refresh", "userParameters": '{"stage":"staging"}',
+            "inputArtifacts": [{"name": "SourceArtifact", "revision": "c0ffee", "bucket": "b", "key": "k.zip"}]}
+    spec.update(extra)
+    return control.post("/codepipeline/jobs", spec)
+
+
+def test_a_job_event_has_the_shape_codepipeline_sends(control):
+    created = create_job(control)
+    job = created["event"]["CodePipeline.job"]
+    assert job["id"] == created["jobId"] and job["accountId"] == "123456789012"
+    data = job["data"]
+    assert data["actionConfiguration"]["configuration"] == {"FunctionName": "instance-refresh", "UserParameters": '{"stage":"staging"}'}
+    assert data["inputArtifacts"][0]["revision"] == "c0ffee"
+    assert data["inputArtifacts"][0]["location"] == {"type": "S3", "s3Location": {"bucketName": "b", "objectKey": "k.zip"}}
+    assert set(data["artifactCredentials"]) == {"accessKeyId", "secretAccessKey", "sessionToken"}
+    assert "continuationToken" not in data
+
+
+def test_success_with_output_variables_is_recorded_and_a_second_answer_is_refused(aws, control):
+    job_id = create_job(control)["jobId"]
+    pipeline = aws("codepipeline")
+    pipeline.put_job_success_result(jobId=job_id, outputVariables={"RefreshId": "r-1"}, executionDetails={"summary": "done", "percentComplete": 100})
+    recorded = control.get(f"/codepipeline/jobs/{job_id}")
+    assert recorded["status"] == "Succeeded" and recorded["result"]["outputVariables"] == {"RefreshId": "r-1"}
+    code, _, status = error_of(lambda: pipeline.put_job_failure_result(jobId=job_id, failureDetails={"type": "JobFailed", "message": "x"}))
+    assert (code, status) == ("InvalidJobStateException", 400)
+    states = [e["detail"]["state"] for e in control.events("CodePipeline Action Execution State Change")]
+    assert states == ["STARTED", "SUCCEEDED"]
+
+
+def test_a_continuation_creates_the_next_job_carrying_the_token(aws, control):
+    job_id = create_job(control)["jobId"]
+    aws("codepipeline").put_job_success_result(jobId=job_id, continuationToken='{"refreshId":"r-1"}', executionDetails={"percentComplete": 40})
+    first = control.get(f"/codepipeline/jobs/{job_id}")
+    assert first["result"]["kind"] == "continuation" and first["nextJobId"]
+    nxt = control.get(f"/codepipeline/jobs/{first['nextJobId']}")
+    assert nxt["event"]["CodePipeline.job"]["data"]["continuationToken"] == '{"refreshId":"r-1"}'
+    assert nxt["firstJobId"] == job_id and nxt["status"] == "Created"
+
+
+def test_result_validation_errors(aws, control):
+    job_id = create_job(control)["jobId"]
+    pipeline = aws("codepipeline")
+    code, _, _ = error_of(lambda: pipeline.put_job_success_result(jobId="00000000-0000-0000-0000-000000000000"))
+    assert code == "JobNotFoundException"
+    code, message, _ = error_of(lambda: pipeline.put_job_success_result(jobId=job_id, continuationToken="t" * 2049))
+    assert code == "ValidationException" and "2048" in message
+    code, _, _ = error_of(lambda: pipeline.put_job_success_result(jobId=job_id, continuationToken="t", outputVariables={"a": "b"}))
+    assert code == "ValidationException"
+    code, _, _ = error_of(lambda: pipeline.put_job_failure_result(jobId=job_id, failureDetails={"type": "JobFailed", "message": "m" * 5001}))
+    assert code == "ValidationException"
+    assert control.get(f"/codepipeline/jobs/{job_id}")["status"] == "Created", "rejected answers change nothing"
+
+
+def test_get_job_details_returns_the_job_data(aws, control):
+    job_id = create_job(control)["jobId"]
+    details = aws("codepipeline").get_job_details(jobId=job_id)["jobDetails"]
+    assert details["id"] == job_id
+    assert details["data"]["actionConfiguration"]["configuration"]["FunctionName"] == "instance-refresh"
+
+
+@pytest.fixture
+def pipeline(aws, control):
+    role = aws("iam").create_role(RoleName="pipeline", AssumeRolePolicyDocument=ROLE_POLICY)["Role"]["Arn"]
+    stages = [
+        {"name": "Source", "actions": [{"name": "Source", "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
+                                        "configuration": {"S3Bucket": "b", "S3ObjectKey": "k.zip"}, "outputArtifacts": [{"name": "SourceArtifact"}]}]},
+        {"name": "Approval", "actions": [{"name": "QA", "actionTypeId": {"category": "Approval", "owner": "AWS", "provider": "Manual", "version": "1"}}]},
+    ]
+    aws("codepipeline").create_pipeline(pipeline={"name": "release", "roleArn": role, "stages": stages,
+                                                  "artifactStore": {"type": "S3", "location": "artifacts"}})
+    return "release"
+
+
+def test_an_approval_exposes_its_token_in_pipeline_state_and_takes_one_answer(aws, control, pipeline):
+    started = control.post("/codepipeline/approvals", {"pipelineName": pipeline, "stageName": "Approval", "actionName": "QA"})
+    client = aws("codepipeline")
+    state = client.get_pipeline_state(name=pipeline)
+    approval_stage = next(s for s in state["stageStates"] if s["stageName"] == "Approval")
+    latest = approval_stage["actionStates"][0]["latestExecution"]
+    assert latest["status"] == "InProgress" and latest["token"] == started["token"]
+    assert approval_stage["latestExecution"]["pipelineExecutionId"] == started["pipelineExecutionId"]
+    code, _, _ = error_of(lambda: client.put_approval_result(pipelineName=pipeline, stageName="Approval", actionName="QA",
+                                                             result={"summary": "x", "status": "Approved"}, token="bad-token"))
+    assert code == "InvalidApprovalTokenException"
+    answer = client.put_approval_result(pipelineName=pipeline, stageName="Approval", actionName="QA",
+                                        result={"summary": "staging unhealthy", "status": "Rejected"}, token=started["token"])
+    assert "approvedAt" in answer
+    recorded = control.get("/codepipeline/approvals")[0]
+    assert recorded["status"] == "Failed" and recorded["summary"] == "staging unhealthy"
+    assert recorded["answeredBy"] == "AKIDEMULATORTEST"
+    code, message, _ = error_of(lambda: client.put_approval_result(pipelineName=pipeline, stageName="Approval", actionName="QA",
+                                                                   result={"summary": "x", "status": "Approved"}, token=started["token"]))
+    assert code == "ApprovalAlreadyCompletedException"
+    assert message == "The approval request that you responded to is already complete or has expired."
+    states = [e["detail"]["state"] for e in control.events("CodePipeline Action Execution State Change")]
+    assert states == ["STARTED", "FAILED"]
+
+
+def test_unknown_pipeline_stage_and_action_are_named(aws, control, pipeline):
+    client = aws("codepipeline")
+    for kwargs, expected in [
+        ({"pipelineName": "nope", "stageName": "Approval", "actionName": "QA"}, "PipelineNotFoundException"),
+        ({"pipelineName": pipeline, "stageName": "Nope", "actionName": "QA"}, "StageNotFoundException"),
+        ({"pipelineName": pipeline, "stageName": "Approval", "actionName": "Nope"}, "ActionNotFoundException"),
+    ]:
+        code, _, _ = error_of(lambda: client.put_approval_result(result={"summary": "x", "status": "Approved"}, token="t", **kwargs))
+        assert code == expected

@@ -1,0 +1,135 @@
+"""Lifecycle hooks during a refresh: Pending:Wait, the EventBridge event, CONTINUE / ABANDON,
+heartbeats, timeouts and the AWS errors for an action that is no longer active."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import instance_tags, instances, make_group, new_version, refresh
+from test_instance_refresh import error_of, start
+
+
+def launch_events(control):
+    return control.events("EC2 Instance-launch Lifecycle Action")
+
+
+def complete(aws, result: str, **target):
+    aws("autoscaling").complete_lifecycle_action(AutoScalingGroupName="web", LifecycleHookName="health",
+                                                 LifecycleActionResult=result, **target)
+
+
+def test_new_instances_wait_in_pending_wait_and_an_event_names_each(aws, control):
+    group = make_group(aws, desired=2, hook=True)
+    version = new_version(aws, group["template_id"], "r2")
+    start(aws, "web", version, MinHealthyPercentage=50, AutoRollback=True)
+    control.advance(2)
+    waiting = [i for i in instances(aws, "web") if i["LifecycleState"] == "Pending:Wait"]
+    assert len(waiting) == 1
+    (event,) = launch_events(control)
+    assert event["source"] == "aws.autoscaling" and event["detail-type"] == "EC2 Instance-launch Lifecycle Action"
+    detail = event["detail"]
+    assert detail["EC2InstanceId"] == waiting[0]["InstanceId"]
+    assert detail["LifecycleTransition"] == "autoscaling:EC2_INSTANCE_LAUNCHING"
+    assert detail["AutoScalingGroupName"] == "web" and detail["LifecycleHookName"] == "health"
+    assert len(detail["LifecycleActionToken"]) == 36
+    assert json.loads(detail["NotificationMetadata"]) == {"port": 8080}
+    assert instance_tags(aws, waiting[0]["InstanceId"])["release"] == "r2"
+
+
+def test_continue_by_token_and_by_instance_id_drives_the_refresh_to_success(aws, control):
+    group = make_group(aws, desired=2, hook=True)
+    version = new_version(aws, group["template_id"], "r2")
+    refresh_id = start(aws, "web", version, MinHealthyPercentage=50, AutoRollback=True, InstanceWarmup=0)
+    control.advance(2)
+    first = launch_events(control)[0]["detail"]
+    complete(aws, "CONTINUE", LifecycleActionToken=first["LifecycleActionToken"])
+    control.advance(2)
+    second = launch_events(control)[1]["detail"]
+    complete(aws, "CONTINUE", InstanceId=second["EC2InstanceId"])
+    control.settle()
+    assert refresh(aws, "web", refresh_id)["Status"] == "Successful"
+    assert {i["LifecycleState"] for i in instances(aws, "web")} == {"InService"}
+
+
+def test_abandon_terminates_the_instance_and_rolls_the_refresh_back(aws, control):
+    group = make_group(aws, desired=2, hook=True)
+    version = new_version(aws, group["template_id"], "r2")
+    refresh_id = start(aws, "web", version, MinHealthyPercentage=50, AutoRollback=True, InstanceWarmup=0)
+    control.advance(2)
+    bad = launch_events(control)[0]["detail"]
+    complete(aws, "ABANDON", LifecycleActionToken=bad["LifecycleActionToken"])
+    control.advance(1)
+    rolling = refresh(aws, "web", refresh_id)
+    assert rolling["Status"] == "RollbackInProgress"
+    assert bad["EC2InstanceId"] in rolling["RollbackDetails"]["RollbackReason"]
+    state = aws("ec2").describe_instances(InstanceIds=[bad["EC2InstanceId"]])["Reservations"][0]["Instances"][0]["State"]
+    assert state["Name"] in ("shutting-down", "terminated")
+    # The rollback's replacement launches through the hook too.
+    control.settle()
+    for event in launch_events(control)[1:]:
+        complete(aws, "CONTINUE", LifecycleActionToken=event["detail"]["LifecycleActionToken"])
+    control.settle()
+    done = refresh(aws, "web", refresh_id)
+    assert done["Status"] == "RollbackSuccessful"
+    assert all("release" not in instance_tags(aws, i["InstanceId"]) for i in instances(aws, "web"))
+
+
+def test_abandon_without_auto_rollback_fails_the_refresh(aws, control):
+    group = make_group(aws, desired=2, hook=True)
+    version = new_version(aws, group["template_id"], "r2")
+    refresh_id = start(aws, "web", version, MinHealthyPercentage=50)
+    control.advance(2)
+    complete(aws, "ABANDON", InstanceId=launch_events(control)[0]["detail"]["EC2InstanceId"])
+    control.advance(1)
+    failed = refresh(aws, "web", refresh_id)
+    assert failed["Status"] == "Failed" and "ABANDON" in failed["StatusReason"]
+
+
+def test_completing_an_action_that_is_no_longer_active_answers_the_aws_validation_error(aws, control):
+    group = make_group(aws, desired=1, hook=True)
+    version = new_version(aws, group["template_id"], "r2")
+    start(aws, "web", version, MinHealthyPercentage=0)
+    control.advance(2)
+    detail = launch_events(control)[0]["detail"]
+    complete(aws, "CONTINUE", LifecycleActionToken=detail["LifecycleActionToken"])
+    code, message, status = error_of(lambda: complete(aws, "CONTINUE", LifecycleActionToken=detail["LifecycleActionToken"]))
+    assert (code, status) == ("ValidationError", 400)
+    assert message == f"No active Lifecycle Action found with token {detail['LifecycleActionToken']}"
+    code, message, _ = error_of(lambda: aws("autoscaling").record_lifecycle_action_heartbeat(
+        AutoScalingGroupName="web", LifecycleHookName="health", InstanceId=detail["EC2InstanceId"]))
+    assert message == f"No active Lifecycle Action found with instance ID {detail['EC2InstanceId']}"
+
+
+def test_the_heartbeat_timeout_applies_the_default_result_and_heartbeats_extend_it(aws, control):
+    group = make_group(aws, desired=1, hook=True, hook_timeout=60, default_result="ABANDON")
+    version = new_version(aws, group["template_id"], "r2")
+    refresh_id = start(aws, "web", version, MinHealthyPercentage=0)
+    control.advance(2)
+    detail = launch_events(control)[0]["detail"]
+    control.advance(50)
+    aws("autoscaling").record_lifecycle_action_heartbeat(AutoScalingGroupName="web", LifecycleHookName="health",
+                                                         LifecycleActionToken=detail["LifecycleActionToken"])
+    control.advance(50)
+    assert refresh(aws, "web", refresh_id)["Status"] == "InProgress", "the heartbeat moved the timeout"
+    control.advance(15)
+    (action,) = control.get("/lifecycle-actions")
+    assert action["Result"] == "TIMEOUT:ABANDON" and action["Heartbeats"] == 1
+    assert refresh(aws, "web", refresh_id)["Status"] == "Failed"
+
+
+def test_heartbeats_cannot_extend_past_the_global_timeout(aws, control):
+    group = make_group(aws, desired=1, hook=True, hook_timeout=30, default_result="CONTINUE")
+    version = new_version(aws, group["template_id"], "r2")
+    start(aws, "web", version, MinHealthyPercentage=0)
+    control.advance(2)
+    token = launch_events(control)[0]["detail"]["LifecycleActionToken"]
+    for _ in range(110):  # 100 x 30 s is the global bound
+        control.advance(29)
+        try:
+            aws("autoscaling").record_lifecycle_action_heartbeat(AutoScalingGroupName="web", LifecycleHookName="health",
+                                                                 LifecycleActionToken=token)
+        except Exception:
+            break
+    (action,) = control.get("/lifecycle-actions")
+    assert action["Result"] == "TIMEOUT:CONTINUE"
+    assert action["Heartbeats"] <= 104
