@@ -16,12 +16,16 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--realtime", action="store_true",
                         help="let refreshes and lifecycle timeouts follow real time (the local run)")
+    parser.add_argument("--exit-with-stdin", action="store_true",
+                        help="stop when standard input closes (a test harness that dies takes the emulator with it)")
     args = parser.parse_args()
     emulator = Emulator(args.host, args.port, args.realtime).start()
     print(f"EMULATOR_ENDPOINT={emulator.endpoint}", flush=True)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())
+    if args.exit_with_stdin:
+        threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
     done.wait()
     emulator.stop()
     sys.exit(0)

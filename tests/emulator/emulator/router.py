@@ -143,6 +143,8 @@ class Router:
         w = self.world
         account, region = spec.get("account", DEFAULT_ACCOUNT_ID), spec.get("region", "us-east-1")
         route = (method, path)
+        if route != ("POST", "/reset"):
+            w.tick()  # every answer reflects the current time, as AWS's would
         if route == ("GET", "/health"):
             return {"ok": True}
         if route == ("POST", "/reset"):
@@ -156,7 +158,6 @@ class Router:
         if route == ("POST", "/settle"):
             return w.settle(float(spec.get("maxSeconds", 7200)))
         if route == ("GET", "/refreshes"):
-            w.tick()
             return [w.autoscaling.render(r) for r in w.autoscaling.refreshes]
         if route == ("GET", "/lifecycle-actions"):
             return [a.describe() for a in w.autoscaling.actions]

@@ -1,0 +1,111 @@
+//! Test support: the local AWS emulator (tests/emulator) for Rust integration tests.
+//!
+//! [`emulator()`] starts one emulator per test binary (or uses `EMULATOR_ENDPOINT`), and
+//! [`Emulator::exclusive`] hands each test the emulator reset and to itself.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use serde_json::{json, Value};
+
+pub struct Emulator {
+    pub endpoint: String,
+    // Held, never read: when the test process ends, the pipe closes and the emulator exits.
+    _process: Option<(Child, ChildStdin)>,
+    turn: Mutex<()>,
+}
+
+static EMULATOR: OnceLock<Emulator> = OnceLock::new();
+
+/// The emulator for this test binary, started on first use.
+pub fn emulator() -> &'static Emulator {
+    EMULATOR.get_or_init(|| match std::env::var("EMULATOR_ENDPOINT") {
+        Ok(endpoint) if !endpoint.is_empty() => Emulator::attach(endpoint, None),
+        _ => Emulator::spawn(),
+    })
+}
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+impl Emulator {
+    fn spawn() -> Self {
+        let python = std::env::var("EMULATOR_PYTHON")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| repo_root().join(".venv/bin/python"));
+        let mut child = Command::new(&python)
+            .args(["-m", "emulator", "--port", "0", "--exit-with-stdin"])
+            .current_dir(repo_root().join("tests/emulator"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start the emulator with {}: {e}. Run ./scripts/test, which installs it", python.display()));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("the emulator prints its endpoint");
+        let endpoint = line.trim().strip_prefix("EMULATOR_ENDPOINT=").unwrap_or_else(|| panic!("unexpected emulator output: {line}")).to_owned();
+        let stdin = child.stdin.take().expect("piped stdin");
+        Self::attach(endpoint, Some((child, stdin)))
+    }
+
+    fn attach(endpoint: String, process: Option<(Child, ChildStdin)>) -> Self {
+        let emulator = Emulator { endpoint, _process: process, turn: Mutex::new(()) };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while emulator.try_get("/health").is_err() {
+            assert!(Instant::now() < deadline, "the emulator at {} does not answer", emulator.endpoint);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        emulator
+    }
+
+    /// Waits for the other tests of this binary, then resets the emulator: tests share one
+    /// emulator but never its state.
+    pub fn exclusive(&self) -> MutexGuard<'_, ()> {
+        let guard = self.turn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.post("/reset", json!({}));
+        guard
+    }
+
+    /// SDK configuration pointing every client at the emulator, with fast retries.
+    pub async fn sdk_config(&self) -> SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .region(Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_autoscaling::config::Credentials::new("AKIDINTEGRATION", "secret", None, None, "tests"))
+            .retry_config(shared::testing::fast_retries())
+            .load()
+            .await
+    }
+
+    fn try_get(&self, path: &str) -> Result<Value, ureq::Error> {
+        ureq::get(format!("{}/_emulator{path}", self.endpoint)).call()?.body_mut().read_json()
+    }
+
+    pub fn get(&self, path: &str) -> Value {
+        self.try_get(path).unwrap_or_else(|e| panic!("GET /_emulator{path}: {e}"))
+    }
+
+    pub fn post(&self, path: &str, body: Value) -> Value {
+        ureq::post(format!("{}/_emulator{path}", self.endpoint))
+            .send_json(&body)
+            .and_then(|mut r| r.body_mut().read_json())
+            .unwrap_or_else(|e| panic!("POST /_emulator{path}: {e}"))
+    }
+
+    /// Advances the emulator clock until refreshes finish or wait on a lifecycle action.
+    pub fn settle(&self) {
+        self.post("/settle", json!({"maxSeconds": 7200}));
+    }
+
+    /// Lifecycle actions not yet completed.
+    pub fn pending_lifecycle_actions(&self) -> Vec<Value> {
+        let all = self.get("/lifecycle-actions");
+        all.as_array().expect("a list").iter().filter(|a| a["Result"].is_null()).cloned().collect()
+    }
+}

@@ -1,0 +1,327 @@
+//! instance-refresh against the local emulator: real SDK clients over HTTP, a real refresh
+//! that replaces instances, CodePipeline jobs answered and re-invoked like CodePipeline does.
+
+use aws_sdk_autoscaling::types::{LaunchTemplate, LaunchTemplateOverrides, LaunchTemplateSpecification, MixedInstancesPolicy};
+use aws_sdk_ec2::types::{LaunchTemplateTagSpecificationRequest, RequestLaunchTemplateData, ResourceType, Tag};
+use instance_refresh::RefreshAction;
+use integration_tests::{emulator, Emulator};
+use serde_json::{json, Value};
+use shared::codepipeline::{run_job, JobReporter};
+use shared::testing::LogCapture;
+
+const COMMIT: &str = "4a5b6c7d8e9f00112233445566778899aabbccdd";
+
+struct World {
+    em: &'static Emulator,
+    action: RefreshAction,
+    reporter: JobReporter,
+    autoscaling: aws_sdk_autoscaling::Client,
+    ec2: aws_sdk_ec2::Client,
+}
+
+impl World {
+    async fn new() -> Self {
+        let em = emulator();
+        let config = em.sdk_config().await;
+        World {
+            em,
+            action: RefreshAction::new(&config),
+            reporter: JobReporter::new(aws_sdk_codepipeline::Client::new(&config)),
+            autoscaling: aws_sdk_autoscaling::Client::new(&config),
+            ec2: aws_sdk_ec2::Client::new(&config),
+        }
+    }
+
+    /// A group of `desired` instances on launch template version 1 (Name=web).
+    async fn group(&self, name: &str, desired: i32, hook: bool, mixed: bool) -> String {
+        let template = self
+            .ec2
+            .create_launch_template()
+            .launch_template_name(format!("{name}-lt"))
+            .launch_template_data(
+                RequestLaunchTemplateData::builder()
+                    .image_id("ami-12c6146b")
+                    .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
+                    .tag_specifications(
+                        LaunchTemplateTagSpecificationRequest::builder()
+                            .resource_type(ResourceType::Instance)
+                            .tags(Tag::builder().key("Name").value("web").build())
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let template_id = template.launch_template().unwrap().launch_template_id().unwrap().to_owned();
+        let spec = LaunchTemplateSpecification::builder().launch_template_id(&template_id).version("1").build();
+        let create = self
+            .autoscaling
+            .create_auto_scaling_group()
+            .auto_scaling_group_name(name)
+            .min_size(0)
+            .max_size(desired * 2)
+            .desired_capacity(desired)
+            .availability_zones("us-east-1a");
+        let create = if mixed {
+            create.mixed_instances_policy(
+                MixedInstancesPolicy::builder()
+                    .launch_template(
+                        LaunchTemplate::builder()
+                            .launch_template_specification(spec)
+                            .overrides(LaunchTemplateOverrides::builder().instance_type("t3.small").build())
+                            .build(),
+                    )
+                    .build(),
+            )
+        } else {
+            create.launch_template(spec)
+        };
+        create.send().await.unwrap();
+        if hook {
+            self.autoscaling
+                .put_lifecycle_hook()
+                .auto_scaling_group_name(name)
+                .lifecycle_hook_name("health")
+                .lifecycle_transition("autoscaling:EC2_INSTANCE_LAUNCHING")
+                .heartbeat_timeout(600)
+                .default_result("ABANDON")
+                .send()
+                .await
+                .unwrap();
+        }
+        template_id
+    }
+
+    fn job(&self, params: Value) -> (String, Value) {
+        let created = self.em.post(
+            "/codepipeline/jobs",
+            json!({
+                "functionName": "instance-refresh", "pipelineName": "release", "stageName": "Staging", "actionName": "Refresh",
+                "userParameters": params.to_string(),
+                "inputArtifacts": [{"name": "SourceArtifact", "revision": COMMIT, "bucket": "artifacts", "key": "release/SourceArti/abc"}],
+            }),
+        );
+        (created["jobId"].as_str().unwrap().to_owned(), created["event"].clone())
+    }
+
+    async fn invoke(&self, event: Value) {
+        run_job(&self.reporter, event, |job| self.action.handle(job)).await.expect("the job was answered");
+    }
+
+    fn record(&self, job_id: &str) -> Value {
+        self.em.get(&format!("/codepipeline/jobs/{job_id}"))
+    }
+
+    /// Plays CodePipeline: invokes, and while the answer is "in progress" lets emulator time
+    /// pass, answers lifecycle actions with `decide`, and invokes again with the next job.
+    async fn drive(&self, job_id: String, event: Value, decide: impl Fn(usize) -> &'static str) -> Value {
+        let (mut job_id, mut event, mut decided) = (job_id, event, 0);
+        for _ in 0..60 {
+            self.invoke(event).await;
+            let record = self.record(&job_id);
+            if record["result"]["kind"] != "continuation" {
+                return record;
+            }
+            self.em.settle();
+            // One at a time: answering one may end others (an ABANDON rolls the batch back).
+            while let Some(action) = self.em.pending_lifecycle_actions().into_iter().next() {
+                self.autoscaling
+                    .complete_lifecycle_action()
+                    .auto_scaling_group_name(action["AutoScalingGroupName"].as_str().unwrap())
+                    .lifecycle_hook_name(action["LifecycleHookName"].as_str().unwrap())
+                    .lifecycle_action_token(action["LifecycleActionToken"].as_str().unwrap())
+                    .lifecycle_action_result(decide(decided))
+                    .send()
+                    .await
+                    .unwrap();
+                decided += 1;
+            }
+            self.em.settle();
+            job_id = record["nextJobId"].as_str().unwrap().to_owned();
+            event = self.record(&job_id)["event"].clone();
+        }
+        panic!("the job did not finish within 60 invocations");
+    }
+
+    async fn instance_tags(&self, group: &str) -> Vec<std::collections::HashMap<String, String>> {
+        let groups = self.autoscaling.describe_auto_scaling_groups().auto_scaling_group_names(group).send().await.unwrap();
+        let ids: Vec<String> = groups.auto_scaling_groups()[0].instances().iter().map(|i| i.instance_id().unwrap().to_owned()).collect();
+        let described = self.ec2.describe_instances().set_instance_ids(Some(ids)).send().await.unwrap();
+        described
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .map(|i| i.tags().iter().map(|t| (t.key().unwrap().to_owned(), t.value().unwrap().to_owned())).collect())
+            .collect()
+    }
+}
+
+fn params(group: &str) -> Value {
+    json!({
+        "stage": "staging", "autoScalingGroupName": group, "pipelineExecutionId": "exec-1",
+        "preferences": {"minHealthyPercentage": 50, "maxHealthyPercentage": 150, "instanceWarmupSeconds": 0,
+                        "skipMatching": true, "autoRollback": true},
+    })
+}
+
+#[tokio::test]
+async fn a_real_refresh_replaces_the_instances_with_the_new_launch_template_version() {
+    let world = World::new().await;
+    let _turn = world.em.exclusive();
+    let template = world.group("web-staging", 3, false, false).await;
+    let before = world.instance_tags("web-staging").await.len();
+    let (job, event) = world.job(params("web-staging"));
+
+    let (logs, _log_guard) = LogCapture::start();
+    let record = world.drive(job, event, |_| "CONTINUE").await;
+    assert_eq!(record["result"]["kind"], "success", "{record}");
+    let outputs = &record["result"]["outputVariables"];
+    assert_eq!(outputs["ReleaseId"], COMMIT);
+    assert_eq!(outputs["LaunchTemplateVersion"], "2");
+    assert!(outputs["RefreshId"].as_str().is_some_and(|id| id.len() == 36));
+
+    let tags = world.instance_tags("web-staging").await;
+    assert_eq!(tags.len(), before);
+    for t in &tags {
+        assert_eq!(t.get("deploy:release").map(String::as_str), Some(COMMIT), "{t:?}");
+        assert_eq!(t.get("deploy:stage").map(String::as_str), Some("staging"));
+        assert_eq!(t.get("deploy:artifact").map(String::as_str), Some("s3://artifacts/release/SourceArti/abc"));
+        assert_eq!(t.get("Name").map(String::as_str), Some("web"), "existing launch template tags are kept");
+    }
+    let group = world.autoscaling.describe_auto_scaling_groups().auto_scaling_group_names("web-staging").send().await.unwrap();
+    let spec = group.auto_scaling_groups()[0].launch_template().unwrap();
+    assert_eq!((spec.launch_template_id(), spec.version()), (Some(template.as_str()), Some("2")));
+
+    let text = logs.text();
+    assert!(text.contains("instance refresh started"));
+    assert!(!text.contains("CANARY"), "artifact credentials from the job event reached the logs");
+}
+
+#[tokio::test]
+async fn an_abandoned_instance_rolls_the_refresh_back_and_fails_the_job_with_the_reason() {
+    let world = World::new().await;
+    let _turn = world.em.exclusive();
+    world.group("web-prod", 2, true, false).await;
+    let (job, event) = world.job(params("web-prod"));
+    let record = world.drive(job, event, |n| if n == 0 { "ABANDON" } else { "CONTINUE" }).await;
+    assert_eq!(record["result"]["kind"], "failure", "{record}");
+    let message = record["result"]["failureDetails"]["message"].as_str().unwrap();
+    assert!(message.contains("was rolled back") && message.contains("ABANDON"), "{message}");
+    assert_eq!(record["result"]["failureDetails"]["type"], "JobFailed");
+    let refreshes = world.em.get("/refreshes");
+    assert_eq!(refreshes[0]["Status"], "RollbackSuccessful");
+    for t in world.instance_tags("web-prod").await {
+        assert!(!t.contains_key("deploy:release"), "the group runs the previous version again: {t:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_retried_job_adopts_the_running_refresh_instead_of_starting_another() {
+    let world = World::new().await;
+    let _turn = world.em.exclusive();
+    world.group("web-dev", 2, true, false).await;
+    let (first, event) = world.job(params("web-dev"));
+    world.invoke(event).await;
+    let (retry, event) = world.job(params("web-dev"));
+    world.invoke(event).await;
+    let token = |job: &str| -> Value { serde_json::from_str(world.record(job)["result"]["continuationToken"].as_str().unwrap()).unwrap() };
+    assert_eq!(token(&first)["refreshId"], token(&retry)["refreshId"]);
+    assert_eq!(world.em.get("/refreshes").as_array().unwrap().len(), 1, "no second refresh");
+}
+
+#[tokio::test]
+async fn another_release_running_fails_the_job_naming_the_refresh() {
+    let world = World::new().await;
+    let _turn = world.em.exclusive();
+    world.group("web-qa", 2, true, false).await;
+    let (_, event) = world.job(params("web-qa"));
+    world.invoke(event).await;
+    let mut other = params("web-qa");
+    other["release"] = json!({"commitId": "0ther"});
+    let (job, event) = world.job(other);
+    world.invoke(event).await;
+    let record = world.record(&job);
+    let message = record["result"]["failureDetails"]["message"].as_str().unwrap();
+    let running = world.em.get("/refreshes")[0]["InstanceRefreshId"].as_str().unwrap().to_owned();
+    assert!(message.contains(&running) && message.contains(&format!("release {COMMIT}, not 0ther")), "{message}");
+}
+
+#[tokio::test]
+async fn a_mixed_instances_group_is_refreshed_inside_its_policy() {
+    let world = World::new().await;
+    let _turn = world.em.exclusive();
+    world.group("web-mixed", 2, false, true).await;
+    let (job, event) = world.job(params("web-mixed"));
+    let record = world.drive(job, event, |_| "CONTINUE").await;
+    assert_eq!(record["result"]["kind"], "success", "{record}");
+    let group = world.autoscaling.describe_auto_scaling_groups().auto_scaling_group_names("web-mixed").send().await.unwrap();
+    let policy = group.auto_scaling_groups()[0].mixed_instances_policy().unwrap();
+    let spec = policy.launch_template().unwrap().launch_template_specification().unwrap();
+    assert_eq!(spec.version(), Some("2"));
+}
+
+#[tokio::test]
+async fn old_launch_template_versions_are_pruned_but_protected_ones_kept() {
+    let world = World::new().await;
+    let _turn = world.em.exclusive();
+    let template = world.group("web-prune", 1, false, false).await;
+    for _ in 0..5 {
+        world
+            .ec2
+            .create_launch_template_version()
+            .launch_template_id(&template)
+            .source_version("1")
+            .launch_template_data(RequestLaunchTemplateData::builder().build())
+            .send()
+            .await
+            .unwrap();
+    }
+    let mut p = params("web-prune");
+    p["launchTemplateVersionsToKeep"] = json!(2);
+    let (_, event) = world.job(p);
+    world.invoke(event).await;
+    let listed = world.ec2.describe_launch_template_versions().launch_template_id(&template).send().await.unwrap();
+    let mut versions: Vec<i64> = listed.launch_template_versions().iter().filter_map(|v| v.version_number()).collect();
+    versions.sort();
+    // 1 is the default and the group's current version, 7 the new one, 6 the newest old one.
+    assert_eq!(versions, vec![1, 6, 7]);
+}
+
+#[tokio::test]
+async fn throttling_on_the_wire_is_retried_and_the_refresh_still_succeeds() {
+    let world = World::new().await;
+    let _turn = world.em.exclusive();
+    world.group("web-throttled", 2, false, false).await;
+    world.em.post("/faults", json!({"service": "autoscaling", "operation": "DescribeInstanceRefreshes", "kind": "throttle", "count": 2}));
+    world.em.post("/faults", json!({"service": "codepipeline", "operation": "PutJobSuccessResult", "kind": "throttle", "count": 1}));
+    let (job, event) = world.job(params("web-throttled"));
+    let record = world.drive(job, event, |_| "CONTINUE").await;
+    assert_eq!(record["result"]["kind"], "success", "{record}");
+    let hits: Vec<i64> = world.em.get("/faults").as_array().unwrap().iter().map(|f| f["hits"].as_i64().unwrap()).collect();
+    assert_eq!(hits, vec![2, 1]);
+}
+
+#[tokio::test]
+async fn a_persistent_aws_outage_fails_the_job_instead_of_leaving_it_waiting() {
+    let world = World::new().await;
+    let _turn = world.em.exclusive();
+    world.group("web-down", 1, false, false).await;
+    world.em.post("/faults", json!({"service": "autoscaling", "kind": "error", "status": 503}));
+    let (job, event) = world.job(params("web-down"));
+    world.invoke(event).await;
+    let failure = &world.record(&job)["result"]["failureDetails"];
+    let message = failure["message"].as_str().unwrap();
+    assert!(message.contains("autoscaling:DescribeAutoScalingGroups failed"), "{message}");
+}
+
+#[tokio::test]
+async fn a_missing_group_fails_the_job_as_a_configuration_error() {
+    let world = World::new().await;
+    let _turn = world.em.exclusive();
+    let (job, event) = world.job(params("no-such-group"));
+    world.invoke(event).await;
+    let failure = &world.record(&job)["result"]["failureDetails"];
+    assert_eq!(failure["type"], "ConfigurationError");
+    assert!(failure["message"].as_str().unwrap().contains("`no-such-group` was not found"));
+}
