@@ -132,6 +132,30 @@ class CodePipeline:
         self.emit_action(job, "STARTED", {"owner": "AWS", "category": "Invoke", "provider": "Lambda", "version": "1"})
         return job
 
+    def register_event(self, account: str, region: str, event: dict[str, Any]) -> Job:
+        """Takes a job event written elsewhere (a sample in events/) as a job to answer."""
+        raw = event.get("CodePipeline.job") or {}
+        job_id = raw.get("id")
+        if not job_id or job_id in self.jobs:
+            raise ValueError(f"the event needs a job id not already known: {job_id!r}")
+        data = raw.get("data") or {}
+        config = (data.get("actionConfiguration") or {}).get("configuration") or {}
+        artifacts = data.get("inputArtifacts") if isinstance(data.get("inputArtifacts"), list) else []
+        job = Job(
+            id=job_id, account=raw.get("accountId") or account, region=region, pipeline=None, stage=None,
+            action=None, execution_id=str(uuid.uuid4()), function_name=config.get("FunctionName", "unknown"),
+            user_parameters=config.get("UserParameters"),
+            input_artifacts=[{"name": a.get("name"), "revision": a.get("revision"),
+                              "bucket": ((a.get("location") or {}).get("s3Location") or {}).get("bucketName"),
+                              "key": ((a.get("location") or {}).get("s3Location") or {}).get("objectKey")}
+                             for a in artifacts if isinstance(a, dict)],
+            continuation_token=data.get("continuationToken"), created=self.world.clock.now(), first_job_id=job_id,
+        )
+        if isinstance(data.get("artifactCredentials"), dict):
+            job.credentials = data["artifactCredentials"]
+        self.jobs[job.id] = job
+        return job
+
     def _answerable(self, job_id: str | None) -> Job:
         job = self.jobs.get(job_id or "")
         if job is None:

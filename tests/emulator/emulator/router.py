@@ -162,6 +162,9 @@ class Router:
         if route == ("GET", "/lifecycle-actions"):
             return [a.describe() for a in w.autoscaling.actions]
         if route == ("POST", "/codepipeline/jobs"):
+            if "event" in spec:
+                job = w.codepipeline.register_event(account, region, spec["event"])
+                return {"jobId": job.id, "event": spec["event"]}
             job = w.codepipeline.create_job(account, region, spec)
             return {"jobId": job.id, "event": job.event()}
         if method == "GET" and path.startswith("/codepipeline/jobs/"):

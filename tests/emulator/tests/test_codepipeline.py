@@ -122,3 +122,13 @@ def test_unknown_pipeline_stage_and_action_are_named(aws, control, pipeline):
     ]:
         code, _, _ = error_of(lambda: client.put_approval_result(result={"summary": "x", "status": "Approved"}, token="t", **kwargs))
         assert code == expected
+
+
+def test_a_sample_event_can_be_registered_as_a_job_and_answered(aws, control):
+    event = {"CodePipeline.job": {"id": "a1b2c3d4-0001-4a5b-8c9d-000000000001", "accountId": "123456789012", "data": {
+        "actionConfiguration": {"configuration": {"FunctionName": "f", "UserParameters": "{}"}},
+        "inputArtifacts": "not-a-list", "artifactCredentials": {"secretAccessKey": "CANARY"}}}}
+    assert control.post("/codepipeline/jobs", {"event": event})["jobId"] == "a1b2c3d4-0001-4a5b-8c9d-000000000001"
+    aws("codepipeline").put_job_failure_result(jobId="a1b2c3d4-0001-4a5b-8c9d-000000000001",
+                                               failureDetails={"type": "JobFailed", "message": "malformed"})
+    assert control.get("/codepipeline/jobs/a1b2c3d4-0001-4a5b-8c9d-000000000001")["status"] == "Failed"
