@@ -314,6 +314,22 @@ class CodePipeline:
             stages.append(entry)
         return {"pipelineName": pipeline["name"], "pipelineVersion": pipeline.get("version", 1), "stageStates": stages}
 
+    def get_pipeline_execution(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        """An execution the emulator's jobs or approvals belong to; None leaves it to moto."""
+        name, execution = body.get("pipelineName"), body.get("pipelineExecutionId")
+        jobs = [j for j in self.jobs.values() if j.pipeline == name and j.execution_id == execution]
+        approvals = [a for a in self.approvals if a.pipeline == name and a.execution_id == execution]
+        if not jobs and not approvals:
+            return None
+        states = [{"Created": "InProgress"}.get(j.status, j.status) if not j.next_job_id else "Succeeded" for j in jobs]
+        states += [a.status for a in approvals]
+        status = "Failed" if "Failed" in states else "InProgress" if "InProgress" in states else "Succeeded"
+        revisions = {a["name"]: a.get("revision") for j in jobs for a in j.input_artifacts if a.get("revision")}
+        return {"pipelineExecution": {
+            "pipelineName": name, "pipelineVersion": 1, "pipelineExecutionId": execution, "status": status,
+            "artifactRevisions": [{"name": n, "revisionId": r} for n, r in revisions.items()],
+        }}
+
     # ---------- events ----------
 
     def emit_action(self, job: Job, state: str, action_type: dict[str, str]) -> None:

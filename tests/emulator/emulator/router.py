@@ -95,6 +95,8 @@ class Router:
             return cp.put_job_failure_result(params)
         if operation == "GetJobDetails":
             return cp.get_job_details(params)
+        if operation == "GetPipelineExecution":
+            return cp.get_pipeline_execution(params)
         if operation == "GetPipelineState":
             return cp.get_pipeline_state(account, region, params)
         if operation == "PutApprovalResult":

@@ -132,3 +132,13 @@ def test_a_sample_event_can_be_registered_as_a_job_and_answered(aws, control):
     aws("codepipeline").put_job_failure_result(jobId="a1b2c3d4-0001-4a5b-8c9d-000000000001",
                                                failureDetails={"type": "JobFailed", "message": "malformed"})
     assert control.get("/codepipeline/jobs/a1b2c3d4-0001-4a5b-8c9d-000000000001")["status"] == "Failed"
+
+
+def test_get_pipeline_execution_reports_the_jobs_of_an_execution(aws, control):
+    job_id = create_job(control, pipelineExecutionId="exec-7")["jobId"]
+    client = aws("codepipeline")
+    execution = client.get_pipeline_execution(pipelineName="release", pipelineExecutionId="exec-7")["pipelineExecution"]
+    assert execution["status"] == "InProgress"
+    assert execution["artifactRevisions"] == [{"name": "SourceArtifact", "revisionId": "c0ffee"}]
+    client.put_job_failure_result(jobId=job_id, failureDetails={"type": "JobFailed", "message": "no"})
+    assert client.get_pipeline_execution(pipelineName="release", pipelineExecutionId="exec-7")["pipelineExecution"]["status"] == "Failed"
