@@ -1,0 +1,84 @@
+//! Answering the lifecycle action, and handing a check over to a new invocation.
+
+use std::time::Duration;
+
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::InvocationType;
+use serde_json::Value;
+use shared::aws::AwsCallError;
+
+use crate::event::LifecycleActionDetail;
+
+/// Whether Auto Scaling still had the action open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answered {
+    Recorded,
+    /// "No active Lifecycle Action found": completed elsewhere, a duplicate delivery, or
+    /// timed out. Nothing is left to do.
+    AlreadyClosed,
+}
+
+fn closed_or(err: AwsCallError) -> Result<Answered, AwsCallError> {
+    if err.is("ValidationError") && err.detail.contains("No active Lifecycle Action") {
+        Ok(Answered::AlreadyClosed)
+    } else {
+        Err(err)
+    }
+}
+
+pub async fn complete(client: &aws_sdk_autoscaling::Client, action: &LifecycleActionDetail, result: &str) -> Result<Answered, AwsCallError> {
+    let sent = client
+        .complete_lifecycle_action()
+        .auto_scaling_group_name(&action.auto_scaling_group_name)
+        .lifecycle_hook_name(&action.lifecycle_hook_name)
+        .lifecycle_action_token(&action.lifecycle_action_token)
+        .instance_id(&action.ec2_instance_id)
+        .lifecycle_action_result(result)
+        .send()
+        .await;
+    match sent {
+        Ok(_) => Ok(Answered::Recorded),
+        Err(e) => closed_or(AwsCallError::from_sdk("autoscaling:CompleteLifecycleAction", e)),
+    }
+}
+
+pub async fn heartbeat(client: &aws_sdk_autoscaling::Client, action: &LifecycleActionDetail) -> Result<Answered, AwsCallError> {
+    let sent = client
+        .record_lifecycle_action_heartbeat()
+        .auto_scaling_group_name(&action.auto_scaling_group_name)
+        .lifecycle_hook_name(&action.lifecycle_hook_name)
+        .lifecycle_action_token(&action.lifecycle_action_token)
+        .instance_id(&action.ec2_instance_id)
+        .send()
+        .await;
+    match sent {
+        Ok(_) => Ok(Answered::Recorded),
+        Err(e) => closed_or(AwsCallError::from_sdk("autoscaling:RecordLifecycleActionHeartbeat", e)),
+    }
+}
+
+/// The hook's heartbeat timeout; AWS's default (1 h) if the hook cannot be read.
+pub async fn heartbeat_timeout(client: &aws_sdk_autoscaling::Client, action: &LifecycleActionDetail) -> Result<Duration, AwsCallError> {
+    let out = client
+        .describe_lifecycle_hooks()
+        .auto_scaling_group_name(&action.auto_scaling_group_name)
+        .lifecycle_hook_names(&action.lifecycle_hook_name)
+        .send()
+        .await
+        .map_err(|e| AwsCallError::from_sdk("autoscaling:DescribeLifecycleHooks", e))?;
+    let seconds = out.lifecycle_hooks().first().and_then(|h| h.heartbeat_timeout()).unwrap_or(3600);
+    Ok(Duration::from_secs(u64::try_from(seconds).unwrap_or(3600)))
+}
+
+/// Invokes `function` asynchronously with `payload`: the check goes on there.
+pub async fn continue_in_new_invocation(client: &aws_sdk_lambda::Client, function: &str, payload: &Value) -> Result<(), AwsCallError> {
+    client
+        .invoke()
+        .function_name(function)
+        .invocation_type(InvocationType::Event)
+        .payload(Blob::new(serde_json::to_vec(payload).expect("json serialises")))
+        .send()
+        .await
+        .map(drop)
+        .map_err(|e| AwsCallError::from_sdk("lambda:InvokeFunction", e))
+}

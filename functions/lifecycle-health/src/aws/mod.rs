@@ -1,0 +1,4 @@
+//! Adapters: SDK (and HTTP) calls in, plain data out.
+
+pub mod lifecycle;
+pub mod probe;

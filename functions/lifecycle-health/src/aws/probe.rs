@@ -1,0 +1,136 @@
+//! Looks at the instance: EC2 state and status checks, its tags, its target groups, and the
+//! optional HTTP health endpoint.
+
+use std::time::Duration;
+
+use aws_sdk_ec2::types::Filter;
+use aws_sdk_elasticloadbalancingv2::types::TargetDescription;
+use shared::aws::AwsCallError;
+
+use crate::decision::{BootstrapCheck, Checks, HttpCheckResult, InstanceCheck, TargetCheck};
+use crate::settings::{HttpCheck, Settings};
+
+#[derive(Clone, Debug)]
+pub struct Probe {
+    pub autoscaling: aws_sdk_autoscaling::Client,
+    pub ec2: aws_sdk_ec2::Client,
+    pub elb: aws_sdk_elasticloadbalancingv2::Client,
+}
+
+impl Probe {
+    pub async fn look(&self, instance_id: &str, group: &str, settings: &Settings) -> Result<Checks, AwsCallError> {
+        let (instance, private_ip) = self.instance(instance_id).await?;
+        let bootstrap = self.bootstrap(instance_id, &settings.bootstrap_tag).await?;
+        let targets = if settings.check_targets { self.targets(instance_id, group).await? } else { Vec::new() };
+        let http = match (&settings.http, &instance, private_ip) {
+            (None, _, _) => HttpCheckResult::NotConfigured,
+            (Some(http), InstanceCheck::Running { .. }, Some(ip)) => http_check(&ip, http).await,
+            (Some(_), _, _) => HttpCheckResult::Failed { detail: "the instance is not running with a private IP yet".into() },
+        };
+        Ok(Checks { instance, targets, http, bootstrap })
+    }
+
+    async fn instance(&self, instance_id: &str) -> Result<(InstanceCheck, Option<String>), AwsCallError> {
+        let statuses = self.ec2.describe_instance_status().instance_ids(instance_id).include_all_instances(true).send().await;
+        let statuses = match statuses {
+            Ok(out) => out,
+            Err(err) => {
+                let err = AwsCallError::from_sdk("ec2:DescribeInstanceStatus", err);
+                return if err.is("InvalidInstanceID.NotFound") { Ok((InstanceCheck::NotFound, None)) } else { Err(err) };
+            }
+        };
+        let Some(status) = statuses.instance_statuses().iter().find(|s| s.instance_id() == Some(instance_id)) else {
+            return Ok((InstanceCheck::NotFound, None));
+        };
+        let state = status.instance_state().and_then(|s| s.name()).map(|n| n.as_str().to_owned()).unwrap_or_default();
+        let summary = |s: Option<&aws_sdk_ec2::types::InstanceStatusSummary>| {
+            s.and_then(|s| s.status()).map(|s| s.as_str().to_owned()).unwrap_or_else(|| "insufficient-data".into())
+        };
+        let check = match state.as_str() {
+            "pending" => InstanceCheck::Pending,
+            "running" => InstanceCheck::Running {
+                instance_status: summary(status.instance_status()),
+                system_status: summary(status.system_status()),
+            },
+            _ => InstanceCheck::Gone { state },
+        };
+        let private_ip = if matches!(check, InstanceCheck::Running { .. }) { self.private_ip(instance_id).await? } else { None };
+        Ok((check, private_ip))
+    }
+
+    async fn private_ip(&self, instance_id: &str) -> Result<Option<String>, AwsCallError> {
+        let out = self
+            .ec2
+            .describe_instances()
+            .instance_ids(instance_id)
+            .send()
+            .await
+            .map_err(|e| AwsCallError::from_sdk("ec2:DescribeInstances", e))?;
+        Ok(out.reservations().iter().flat_map(|r| r.instances()).find_map(|i| i.private_ip_address().map(str::to_owned)))
+    }
+
+    async fn bootstrap(&self, instance_id: &str, tag: &str) -> Result<BootstrapCheck, AwsCallError> {
+        let out = self
+            .ec2
+            .describe_tags()
+            .filters(Filter::builder().name("resource-id").values(instance_id).build())
+            .filters(Filter::builder().name("key").values(tag).build())
+            .send()
+            .await
+            .map_err(|e| AwsCallError::from_sdk("ec2:DescribeTags", e))?;
+        let value = out.tags().iter().find(|t| t.key() == Some(tag)).and_then(|t| t.value());
+        Ok(match value {
+            None => BootstrapCheck::Absent,
+            Some(v) if v.eq_ignore_ascii_case("complete") => BootstrapCheck::Complete,
+            Some(v) if v.eq_ignore_ascii_case("failed") => BootstrapCheck::Failed,
+            Some(v) => BootstrapCheck::Other { value: v.to_owned() },
+        })
+    }
+
+    async fn targets(&self, instance_id: &str, group: &str) -> Result<Vec<TargetCheck>, AwsCallError> {
+        let out = self
+            .autoscaling
+            .describe_auto_scaling_groups()
+            .auto_scaling_group_names(group)
+            .send()
+            .await
+            .map_err(|e| AwsCallError::from_sdk("autoscaling:DescribeAutoScalingGroups", e))?;
+        let arns: Vec<String> = out.auto_scaling_groups().iter().flat_map(|g| g.target_group_arns()).cloned().collect();
+        let mut checks = Vec::with_capacity(arns.len());
+        for arn in arns {
+            let health = self
+                .elb
+                .describe_target_health()
+                .target_group_arn(&arn)
+                .targets(TargetDescription::builder().id(instance_id).build())
+                .send()
+                .await
+                .map_err(|e| AwsCallError::from_sdk("elasticloadbalancing:DescribeTargetHealth", e))?;
+            let found = health.target_health_descriptions().iter().find(|d| d.target().and_then(|t| t.id()) == Some(instance_id));
+            let th = found.and_then(|d| d.target_health());
+            checks.push(TargetCheck {
+                target_group: arn,
+                state: th.and_then(|h| h.state()).map(|s| s.as_str().to_owned()).unwrap_or_else(|| "unused".into()),
+                reason: th.and_then(|h| h.reason()).map(|r| r.as_str().to_owned()),
+            });
+        }
+        Ok(checks)
+    }
+}
+
+/// GET `http://<ip>:<port><path>`, expecting a 2xx within the timeout.
+pub async fn http_check(ip: &str, check: &HttpCheck) -> HttpCheckResult {
+    let url = format!("http://{ip}:{}{}", check.port, check.path);
+    let timeout = check.timeout;
+    let result = tokio::task::spawn_blocking(move || get(&url, timeout)).await;
+    result.unwrap_or_else(|e| HttpCheckResult::Failed { detail: format!("the check did not run: {e}") })
+}
+
+fn get(url: &str, timeout: Duration) -> HttpCheckResult {
+    let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(timeout)).build().into();
+    match agent.get(url).call() {
+        Ok(response) => HttpCheckResult::Passed { status: response.status().as_u16() },
+        Err(ureq::Error::StatusCode(code)) => HttpCheckResult::Failed { detail: format!("{url} answered {code}") },
+        Err(err) => HttpCheckResult::Failed { detail: format!("{url}: {err}") },
+    }
+}

@@ -1,0 +1,181 @@
+//! The events this function receives, parsed at the edge.
+//!
+//! - `EC2 Instance-launch Lifecycle Action` from EventBridge (`aws_lambda_events` types the
+//!   envelope; the Auto Scaling detail is typed here, the crate leaves it an untyped map);
+//! - the same event wrapped by this function when it continues a check in a new invocation;
+//! - `autoscaling:TEST_NOTIFICATION`, acknowledged and ignored.
+
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub const LAUNCH_DETAIL_TYPE: &str = "EC2 Instance-launch Lifecycle Action";
+const LAUNCHING: &str = "autoscaling:EC2_INSTANCE_LAUNCHING";
+const TEST_NOTIFICATION: &str = "autoscaling:TEST_NOTIFICATION";
+
+/// The `detail` of a lifecycle action event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct LifecycleActionDetail {
+    pub lifecycle_action_token: String,
+    pub auto_scaling_group_name: String,
+    pub lifecycle_hook_name: String,
+    #[serde(rename = "EC2InstanceId")]
+    pub ec2_instance_id: String,
+    pub lifecycle_transition: String,
+    #[serde(default)]
+    pub notification_metadata: Option<String>,
+    #[serde(default)]
+    pub origin: Option<String>,
+    #[serde(default)]
+    pub destination: Option<String>,
+}
+
+/// One lifecycle action to decide, and how far earlier invocations got with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LaunchCheck {
+    pub action: LifecycleActionDetail,
+    /// When Auto Scaling started the action: the maximum wait counts from here.
+    pub started_at: DateTime<Utc>,
+    pub progress: Progress,
+    /// The original event, handed on unchanged when the check continues elsewhere.
+    pub original: Value,
+}
+
+/// Carried from one invocation to the next when the check outlives an invocation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Progress {
+    pub invocation: u32,
+    pub last_heartbeat_at: Option<DateTime<Utc>>,
+    pub heartbeats: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Incoming {
+    Launch(Box<LaunchCheck>),
+    TestNotification,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventError {
+    #[error("not an EventBridge event ({0}); this function takes \"EC2 Instance-launch Lifecycle Action\" events")]
+    NotEventBridge(String),
+    #[error("unexpected detail-type `{0}`; route only \"EC2 Instance-launch Lifecycle Action\" events from source aws.autoscaling to this function")]
+    WrongDetailType(String),
+    #[error("the lifecycle action detail is malformed at `detail.{path}`: {reason}")]
+    BadDetail { path: String, reason: String },
+    #[error("lifecycle transition `{0}` is not a launch; this function only checks autoscaling:EC2_INSTANCE_LAUNCHING hooks")]
+    NotLaunching(String),
+}
+
+/// The wrapper this function invokes itself with to continue a check.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Continuation {
+    continue_check: Value,
+    progress: Progress,
+}
+
+pub fn continuation_payload(check: &LaunchCheck, progress: &Progress) -> Value {
+    serde_json::to_value(Continuation { continue_check: check.original.clone(), progress: progress.clone() })
+        .expect("plain data serialises")
+}
+
+pub fn parse(event: Value, now: DateTime<Utc>) -> Result<Incoming, EventError> {
+    if event.get("continueCheck").is_some() {
+        let continuation: Continuation = serde_json::from_value(event)
+            .map_err(|e| EventError::NotEventBridge(format!("unreadable continuation: {e}")))?;
+        return match parse(continuation.continue_check, now)? {
+            Incoming::Launch(mut check) => {
+                check.progress = continuation.progress;
+                Ok(Incoming::Launch(check))
+            }
+            other => Ok(other),
+        };
+    }
+    let original = event.clone();
+    let envelope: EventBridgeEvent<Value> =
+        serde_json::from_value(event).map_err(|e| EventError::NotEventBridge(e.to_string()))?;
+    let is_test = |d: &Value| {
+        [d.get("Event"), d.get("LifecycleTransition")].into_iter().flatten().any(|v| v == TEST_NOTIFICATION)
+    };
+    if is_test(&envelope.detail) {
+        return Ok(Incoming::TestNotification);
+    }
+    if envelope.detail_type != LAUNCH_DETAIL_TYPE {
+        return Err(EventError::WrongDetailType(envelope.detail_type));
+    }
+    let action: LifecycleActionDetail = serde_path_to_error::deserialize(&envelope.detail)
+        .map_err(|e| EventError::BadDetail { path: e.path().to_string(), reason: e.inner().to_string() })?;
+    if action.lifecycle_transition != LAUNCHING {
+        return Err(EventError::NotLaunching(action.lifecycle_transition));
+    }
+    Ok(Incoming::Launch(Box::new(LaunchCheck {
+        action,
+        started_at: envelope.time.unwrap_or(now),
+        progress: Progress::default(),
+        original,
+    })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn launch() -> Value {
+        json!({
+            "version": "0", "id": "1", "detail-type": LAUNCH_DETAIL_TYPE, "source": "aws.autoscaling",
+            "account": "123456789012", "time": "2026-11-25T10:00:00Z", "region": "us-east-1", "resources": [],
+            "detail": {"LifecycleActionToken": "87654321-4321-4321-4321-210987654321", "AutoScalingGroupName": "web",
+                       "LifecycleHookName": "health", "EC2InstanceId": "i-0123456789abcdef0",
+                       "LifecycleTransition": LAUNCHING, "NotificationMetadata": "{\"http\":{\"port\":8080}}",
+                       "Origin": "EC2", "Destination": "AutoScalingGroup"}
+        })
+    }
+
+    #[test]
+    fn a_launch_event_parses_with_its_start_time() {
+        let Incoming::Launch(check) = parse(launch(), Utc::now()).unwrap() else { panic!() };
+        assert_eq!(check.action.ec2_instance_id, "i-0123456789abcdef0");
+        assert_eq!(check.started_at.to_rfc3339(), "2026-11-25T10:00:00+00:00");
+        assert_eq!(check.progress, Progress::default());
+    }
+
+    #[test]
+    fn a_continuation_keeps_the_original_action_and_its_progress() {
+        let Incoming::Launch(first) = parse(launch(), Utc::now()).unwrap() else { panic!() };
+        let progress = Progress { invocation: 2, last_heartbeat_at: Some(Utc::now()), heartbeats: 3 };
+        let Incoming::Launch(again) = parse(continuation_payload(&first, &progress), Utc::now()).unwrap() else { panic!() };
+        assert_eq!(again.action, first.action);
+        assert_eq!(again.progress, progress);
+    }
+
+    #[test]
+    fn test_notifications_are_recognised() {
+        let mut event = launch();
+        event["detail"] = json!({"Event": TEST_NOTIFICATION, "AutoScalingGroupName": "web"});
+        assert_eq!(parse(event, Utc::now()).unwrap(), Incoming::TestNotification);
+    }
+
+    #[test]
+    fn a_missing_field_is_named() {
+        let mut event = launch();
+        event["detail"].as_object_mut().unwrap().remove("EC2InstanceId");
+        let err = parse(event, Utc::now()).unwrap_err();
+        assert!(err.to_string().contains("missing field `EC2InstanceId`"), "{err}");
+    }
+
+    #[test]
+    fn other_events_are_refused_with_the_routing_fix() {
+        let mut event = launch();
+        event["detail-type"] = json!("EC2 Instance Launch Successful");
+        assert!(matches!(parse(event, Utc::now()), Err(EventError::WrongDetailType(_))));
+        assert!(matches!(parse(json!({"hello": 1}), Utc::now()), Err(EventError::NotEventBridge(_))));
+        let mut event = launch();
+        event["detail"]["LifecycleTransition"] = json!("autoscaling:EC2_INSTANCE_TERMINATING");
+        assert!(matches!(parse(event, Utc::now()), Err(EventError::NotLaunching(_))));
+    }
+}

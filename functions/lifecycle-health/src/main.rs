@@ -1,0 +1,16 @@
+use lambda_runtime::{service_fn, LambdaEvent};
+use lifecycle_health::settings::Settings;
+use lifecycle_health::HealthGate;
+use serde_json::Value;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    shared::telemetry::init();
+    // A bad setting stops the function at init: every event then fails loudly, and the
+    // hook's DefaultResult applies, rather than checks running with a guessed meaning.
+    let settings = Settings::from_vars(|key| std::env::var(key).ok())?;
+    let config = shared::aws::load_config().await;
+    let gate = HealthGate::new(&config, settings, std::env::var("AWS_LAMBDA_FUNCTION_NAME").ok());
+    let gate = &gate;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move { gate.handle(event).await })).await
+}

@@ -1,0 +1,192 @@
+//! What "healthy" means for a hook: environment variables set by the template, overridden
+//! per hook by its `NotificationMetadata` JSON.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Which checks must pass, and how long to wait for them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// After this long since the action started, a still-warming instance is abandoned.
+    pub max_wait: Duration,
+    /// A target reported unhealthy within this time may still recover.
+    pub target_grace: Duration,
+    pub check_targets: bool,
+    pub http: Option<HttpCheck>,
+    /// The instance tag user data sets to `complete` or `failed`.
+    pub bootstrap_tag: String,
+    pub require_bootstrap_complete: bool,
+    /// Time kept free at the end of an invocation to report and hand over.
+    pub deadline_margin: Duration,
+    pub first_poll: Duration,
+    pub max_poll: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpCheck {
+    pub port: u16,
+    pub path: String,
+    pub timeout: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            max_wait: Duration::from_secs(900),
+            target_grace: Duration::from_secs(300),
+            check_targets: true,
+            http: None,
+            bootstrap_tag: "bootstrap".into(),
+            require_bootstrap_complete: false,
+            deadline_margin: Duration::from_secs(10),
+            first_poll: Duration::from_secs(5),
+            max_poll: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{source_name} `{key}`: {reason}")]
+pub struct SettingsError {
+    pub source_name: &'static str,
+    pub key: String,
+    pub reason: String,
+}
+
+/// Per-hook overrides, from the hook's NotificationMetadata.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Overrides {
+    max_wait_seconds: Option<u64>,
+    target_grace_seconds: Option<u64>,
+    check_targets: Option<bool>,
+    http: Option<HttpOverride>,
+    require_bootstrap_complete: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct HttpOverride {
+    port: u16,
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    timeout_ms: Option<u64>,
+}
+
+impl Settings {
+    /// Reads `HEALTH_*` variables through `var` (the process environment at run time).
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let mut s = Settings::default();
+        let seconds = |key: &str| -> Result<Option<Duration>, SettingsError> {
+            var(key).map(|v| v.trim().parse::<u64>().map(Duration::from_secs).map_err(|_| env_error(key, "a whole number of seconds", &v))).transpose()
+        };
+        let flag = |key: &str| -> Result<Option<bool>, SettingsError> {
+            var(key).map(|v| match v.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" => Ok(true),
+                "false" | "0" | "no" => Ok(false),
+                _ => Err(env_error(key, "true or false", &v)),
+            }).transpose()
+        };
+        if let Some(d) = seconds("HEALTH_MAX_WAIT_SECONDS")? { s.max_wait = d; }
+        if let Some(d) = seconds("HEALTH_TARGET_GRACE_SECONDS")? { s.target_grace = d; }
+        if let Some(d) = seconds("HEALTH_DEADLINE_MARGIN_SECONDS")? { s.deadline_margin = d; }
+        if let Some(d) = seconds("HEALTH_FIRST_POLL_SECONDS")? { s.first_poll = d; }
+        if let Some(d) = seconds("HEALTH_MAX_POLL_SECONDS")? { s.max_poll = d; }
+        if let Some(b) = flag("HEALTH_CHECK_TARGETS")? { s.check_targets = b; }
+        if let Some(b) = flag("HEALTH_REQUIRE_BOOTSTRAP_COMPLETE")? { s.require_bootstrap_complete = b; }
+        if let Some(tag) = var("HEALTH_BOOTSTRAP_TAG").filter(|t| !t.trim().is_empty()) { s.bootstrap_tag = tag; }
+        if let Some(port) = var("HEALTH_HTTP_PORT") {
+            let port = port.trim().parse::<u16>().map_err(|_| env_error("HEALTH_HTTP_PORT", "a TCP port", &port))?;
+            let timeout_ms = var("HEALTH_HTTP_TIMEOUT_MS").map(|t| t.trim().parse::<u64>().map_err(|_| env_error("HEALTH_HTTP_TIMEOUT_MS", "milliseconds", &t))).transpose()?;
+            s.http = Some(HttpCheck {
+                port,
+                path: normalise_path(var("HEALTH_HTTP_PATH").as_deref().unwrap_or("/health")),
+                timeout: Duration::from_millis(timeout_ms.unwrap_or(2000)),
+            });
+        }
+        Ok(s)
+    }
+
+    /// Applies the hook's NotificationMetadata, when it is a JSON object of our keys. Other
+    /// metadata (plain text, another tool's JSON) is left alone: hooks are shared.
+    pub fn for_hook(&self, metadata: Option<&str>) -> Result<Settings, SettingsError> {
+        let Some(raw) = metadata.map(str::trim).filter(|m| m.starts_with('{')) else { return Ok(self.clone()) };
+        let overrides: Overrides = serde_json::from_str(raw).map_err(|e| SettingsError {
+            source_name: "NotificationMetadata",
+            key: "(json)".into(),
+            reason: format!("{e}; expected keys maxWaitSeconds, targetGraceSeconds, checkTargets, http {{port, path, timeoutMs}}, requireBootstrapComplete"),
+        })?;
+        let mut s = self.clone();
+        if let Some(v) = overrides.max_wait_seconds { s.max_wait = Duration::from_secs(v); }
+        if let Some(v) = overrides.target_grace_seconds { s.target_grace = Duration::from_secs(v); }
+        if let Some(v) = overrides.check_targets { s.check_targets = v; }
+        if let Some(v) = overrides.require_bootstrap_complete { s.require_bootstrap_complete = v; }
+        if let Some(http) = overrides.http {
+            let defaults = self.http.clone();
+            s.http = Some(HttpCheck {
+                port: http.port,
+                path: normalise_path(http.path.as_deref().or(defaults.as_ref().map(|d| d.path.as_str())).unwrap_or("/health")),
+                timeout: http.timeout_ms.map(Duration::from_millis).or(defaults.map(|d| d.timeout)).unwrap_or(Duration::from_secs(2)),
+            });
+        }
+        Ok(s)
+    }
+}
+
+fn normalise_path(path: &str) -> String {
+    if path.starts_with('/') { path.to_owned() } else { format!("/{path}") }
+}
+
+fn env_error(key: &str, expected: &str, got: &str) -> SettingsError {
+    SettingsError { source_name: "environment variable", key: key.into(), reason: format!("expected {expected}, got `{got}`") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn defaults_apply_without_variables() {
+        assert_eq!(Settings::from_vars(vars(&[])).unwrap(), Settings::default());
+    }
+
+    #[test]
+    fn variables_configure_every_check() {
+        let s = Settings::from_vars(vars(&[
+            ("HEALTH_MAX_WAIT_SECONDS", "600"), ("HEALTH_HTTP_PORT", "8080"), ("HEALTH_HTTP_PATH", "ready"),
+            ("HEALTH_CHECK_TARGETS", "false"), ("HEALTH_REQUIRE_BOOTSTRAP_COMPLETE", "yes"),
+        ]))
+        .unwrap();
+        assert_eq!(s.max_wait, Duration::from_secs(600));
+        assert_eq!(s.http, Some(HttpCheck { port: 8080, path: "/ready".into(), timeout: Duration::from_secs(2) }));
+        assert!(!s.check_targets && s.require_bootstrap_complete);
+    }
+
+    #[test]
+    fn a_bad_variable_is_named_with_what_was_expected() {
+        let err = Settings::from_vars(vars(&[("HEALTH_HTTP_PORT", "http")])).unwrap_err();
+        assert_eq!(err.to_string(), "environment variable `HEALTH_HTTP_PORT`: expected a TCP port, got `http`");
+    }
+
+    #[test]
+    fn hook_metadata_overrides_the_defaults() {
+        let s = Settings::default().for_hook(Some(r#"{"maxWaitSeconds": 120, "http": {"port": 9000}}"#)).unwrap();
+        assert_eq!(s.max_wait, Duration::from_secs(120));
+        assert_eq!(s.http.unwrap().path, "/health");
+    }
+
+    #[test]
+    fn foreign_metadata_is_ignored_but_bad_json_of_ours_is_an_error() {
+        assert_eq!(Settings::default().for_hook(Some("team=web")).unwrap(), Settings::default());
+        let err = Settings::default().for_hook(Some(r#"{"maxWait": 5}"#)).unwrap_err();
+        assert!(err.to_string().contains("unknown field `maxWait`"), "{err}");
+    }
+}
