@@ -19,43 +19,44 @@ pub struct Probe {
 
 impl Probe {
     pub async fn look(&self, instance_id: &str, group: &str, settings: &Settings) -> Result<Checks, AwsCallError> {
-        let (instance, private_ip) = self.instance(instance_id).await?;
+        let instance = self.instance(instance_id).await?;
         let bootstrap = self.bootstrap(instance_id, &settings.bootstrap_tag).await?;
         let targets = if settings.check_targets { self.targets(instance_id, group).await? } else { Vec::new() };
-        let http = match (&settings.http, &instance, private_ip) {
-            (None, _, _) => HttpCheckResult::NotConfigured,
-            (Some(http), InstanceCheck::Running { .. }, Some(ip)) => http_check(&ip, http).await,
-            (Some(_), _, _) => HttpCheckResult::Failed { detail: "the instance is not running with a private IP yet".into() },
+        let http = match (&settings.http, &instance) {
+            (None, _) => HttpCheckResult::NotConfigured,
+            (Some(http), InstanceCheck::Running { .. }) => match self.private_ip(instance_id).await? {
+                Some(ip) => http_check(&ip, http).await,
+                None => HttpCheckResult::Failed { detail: "the instance has no private IP yet".into() },
+            },
+            (Some(_), _) => HttpCheckResult::Failed { detail: "the instance is not running yet".into() },
         };
         Ok(Checks { instance, targets, http, bootstrap })
     }
 
-    async fn instance(&self, instance_id: &str) -> Result<(InstanceCheck, Option<String>), AwsCallError> {
+    async fn instance(&self, instance_id: &str) -> Result<InstanceCheck, AwsCallError> {
         let statuses = self.ec2.describe_instance_status().instance_ids(instance_id).include_all_instances(true).send().await;
         let statuses = match statuses {
             Ok(out) => out,
             Err(err) => {
                 let err = AwsCallError::from_sdk("ec2:DescribeInstanceStatus", err);
-                return if err.is("InvalidInstanceID.NotFound") { Ok((InstanceCheck::NotFound, None)) } else { Err(err) };
+                return if err.is("InvalidInstanceID.NotFound") { Ok(InstanceCheck::NotFound) } else { Err(err) };
             }
         };
         let Some(status) = statuses.instance_statuses().iter().find(|s| s.instance_id() == Some(instance_id)) else {
-            return Ok((InstanceCheck::NotFound, None));
+            return Ok(InstanceCheck::NotFound);
         };
         let state = status.instance_state().and_then(|s| s.name()).map(|n| n.as_str().to_owned()).unwrap_or_default();
         let summary = |s: Option<&aws_sdk_ec2::types::InstanceStatusSummary>| {
             s.and_then(|s| s.status()).map(|s| s.as_str().to_owned()).unwrap_or_else(|| "insufficient-data".into())
         };
-        let check = match state.as_str() {
+        Ok(match state.as_str() {
             "pending" => InstanceCheck::Pending,
             "running" => InstanceCheck::Running {
                 instance_status: summary(status.instance_status()),
                 system_status: summary(status.system_status()),
             },
             _ => InstanceCheck::Gone { state },
-        };
-        let private_ip = if matches!(check, InstanceCheck::Running { .. }) { self.private_ip(instance_id).await? } else { None };
-        Ok((check, private_ip))
+        })
     }
 
     async fn private_ip(&self, instance_id: &str) -> Result<Option<String>, AwsCallError> {
