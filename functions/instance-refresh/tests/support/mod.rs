@@ -223,3 +223,21 @@ pub fn autoscaling_error(status: u16, code: &str, message: &str) -> Response {
 pub fn autoscaling_throttled() -> Response {
     autoscaling_error(400, "Throttling", "Rate exceeded")
 }
+
+// ---- The sample events and how their jobs must end ----
+
+/// Each sample, and how its job must end. A new file without a row here fails the test.
+pub const SAMPLES: &[(&str, Expect)] = &[
+    ("start.json", Expect::Valid),
+    ("continue.json", Expect::Valid),
+    ("bad-preferences.json", Expect::Fails("ConfigurationError", &["UserParameters field `preferences.maxHealthyPercentage`: 250 is outside 100–200"])),
+    ("unquoted-variable.json", Expect::Fails("ConfigurationError", &["not valid JSON", "inside quoted strings"])),
+    ("no-release.json", Expect::Fails("ConfigurationError", &["no release to deploy", "release.commitId"])),
+    ("malformed-job.json", Expect::Fails("JobFailed", &["malformed at `CodePipeline.job.data.inputArtifacts`", "expected a sequence"])),
+];
+
+pub enum Expect {
+    Valid,
+    Fails(&'static str, &'static [&'static str]),
+}
+
