@@ -1,0 +1,260 @@
+//! lifecycle-health against the emulator: real refreshes, real lifecycle actions, the real
+//! SDK over HTTP. The function is invoked in-process with the events the emulator emitted.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_ec2::types::{LaunchTemplateTagSpecificationRequest, RequestLaunchTemplateData, ResourceType, Tag};
+use aws_sdk_autoscaling::types::{DesiredConfiguration, LaunchTemplateSpecification, RefreshPreferences};
+use integration_tests::{emulator, Emulator};
+use lambda_runtime::{Context, LambdaEvent};
+use lifecycle_health::aws::probe::Probe;
+use lifecycle_health::settings::Settings;
+use lifecycle_health::HealthGate;
+use serde_json::{json, Value};
+
+struct World {
+    em: &'static Emulator,
+    config: aws_config::SdkConfig,
+    autoscaling: aws_sdk_autoscaling::Client,
+    ec2: aws_sdk_ec2::Client,
+}
+
+impl World {
+    async fn new() -> Self {
+        let em = emulator();
+        let config = em.sdk_config().await;
+        World { em, autoscaling: aws_sdk_autoscaling::Client::new(&config), ec2: aws_sdk_ec2::Client::new(&config), config }
+    }
+
+    fn gate(&self, settings: Settings, lambda_endpoint: Option<&str>) -> HealthGate {
+        let lambda = aws_sdk_lambda::config::Builder::from(&self.config)
+            .endpoint_url(lambda_endpoint.unwrap_or(&self.em.endpoint))
+            .build();
+        HealthGate::from_clients(
+            Probe {
+                autoscaling: self.autoscaling.clone(),
+                ec2: self.ec2.clone(),
+                elb: aws_sdk_elasticloadbalancingv2::Client::new(&self.config),
+            },
+            aws_sdk_lambda::Client::from_conf(lambda),
+            settings,
+            Some("lifecycle-health".into()),
+        )
+    }
+
+    /// A group of `desired` instances with a launching hook, and a refresh to a new version
+    /// started on it; returns the refresh id once the first new instance waits on the hook.
+    async fn refresh_with_hook(&self, name: &str, desired: i32, auto_rollback: bool, default_result: &str) -> String {
+        let template = self
+            .ec2
+            .create_launch_template()
+            .launch_template_name(format!("{name}-lt"))
+            .launch_template_data(RequestLaunchTemplateData::builder().image_id("ami-12c6146b").build())
+            .send()
+            .await
+            .unwrap();
+        let template_id = template.launch_template().unwrap().launch_template_id().unwrap().to_owned();
+        self.autoscaling
+            .create_auto_scaling_group()
+            .auto_scaling_group_name(name)
+            .min_size(0)
+            .max_size(desired * 2)
+            .desired_capacity(desired)
+            .availability_zones("us-east-1a")
+            .launch_template(LaunchTemplateSpecification::builder().launch_template_id(&template_id).version("1").build())
+            .send()
+            .await
+            .unwrap();
+        self.autoscaling
+            .put_lifecycle_hook()
+            .auto_scaling_group_name(name)
+            .lifecycle_hook_name("health")
+            .lifecycle_transition("autoscaling:EC2_INSTANCE_LAUNCHING")
+            .heartbeat_timeout(30)
+            .default_result(default_result)
+            .send()
+            .await
+            .unwrap();
+        let version = self
+            .ec2
+            .create_launch_template_version()
+            .launch_template_id(&template_id)
+            .source_version("1")
+            .launch_template_data(
+                RequestLaunchTemplateData::builder()
+                    .tag_specifications(
+                        LaunchTemplateTagSpecificationRequest::builder()
+                            .resource_type(ResourceType::Instance)
+                            .tags(Tag::builder().key("release").value("r2").build())
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let number = version.launch_template_version().unwrap().version_number().unwrap();
+        let started = self
+            .autoscaling
+            .start_instance_refresh()
+            .auto_scaling_group_name(name)
+            .desired_configuration(
+                DesiredConfiguration::builder()
+                    .launch_template(LaunchTemplateSpecification::builder().launch_template_id(&template_id).version(number.to_string()).build())
+                    .build(),
+            )
+            .preferences(RefreshPreferences::builder().min_healthy_percentage(50).instance_warmup(0).auto_rollback(auto_rollback).build())
+            .send()
+            .await
+            .unwrap();
+        self.em.post("/clock/advance", json!({"seconds": 1.5}));
+        started.instance_refresh_id().unwrap().to_owned()
+    }
+
+    fn launch_events(&self) -> Vec<Value> {
+        let events = self.em.get("/events");
+        events.as_array().unwrap().iter().filter(|e| e["detail-type"] == "EC2 Instance-launch Lifecycle Action").cloned().collect()
+    }
+
+    fn refresh_status(&self) -> String {
+        self.em.get("/refreshes")[0]["Status"].as_str().unwrap().to_owned()
+    }
+
+    fn action(&self, token: &str) -> Value {
+        let actions = self.em.get("/lifecycle-actions");
+        actions.as_array().unwrap().iter().find(|a| a["LifecycleActionToken"] == token).cloned().unwrap()
+    }
+}
+
+fn invocation(event: Value, remaining: Duration) -> LambdaEvent<Value> {
+    let mut context = Context::default();
+    context.deadline = u64::try_from((chrono::Utc::now() + chrono::Duration::from_std(remaining).unwrap()).timestamp_millis()).unwrap();
+    LambdaEvent::new(event, context)
+}
+
+fn quick(max_wait_secs: u64) -> Settings {
+    Settings {
+        max_wait: Duration::from_secs(max_wait_secs),
+        first_poll: Duration::from_millis(200),
+        max_poll: Duration::from_millis(300),
+        deadline_margin: Duration::from_millis(500),
+        ..Settings::default()
+    }
+}
+
+/// Plays the hook's target for every launch event as it appears, until the refresh ends.
+async fn answer_launches(world: &World, gate: &HealthGate, before_each: impl Fn(&str)) {
+    let mut handled = 0;
+    for _ in 0..100 {
+        let events = world.launch_events();
+        for event in events.iter().skip(handled) {
+            before_each(event["detail"]["EC2InstanceId"].as_str().unwrap());
+            gate.handle(invocation(event.clone(), Duration::from_secs(60))).await.unwrap();
+            handled += 1;
+        }
+        world.em.post("/clock/advance", json!({"seconds": 1}));
+        if !["Pending", "InProgress", "RollbackInProgress", "Baking"].contains(&world.refresh_status().as_str()) {
+            return;
+        }
+    }
+    panic!("the refresh did not end");
+}
+
+#[tokio::test]
+async fn healthy_new_instances_are_continued_and_the_refresh_succeeds() {
+    let world = World::new().await;
+    let _turn = world.em.exclusive();
+    world.refresh_with_hook("web-healthy", 2, true, "ABANDON").await;
+    let gate = world.gate(quick(30), None);
+    answer_launches(&world, &gate, |_| {}).await;
+    assert_eq!(world.refresh_status(), "Successful");
+    let first = &world.launch_events()[0]["detail"];
+    assert_eq!(world.action(first["LifecycleActionToken"].as_str().unwrap())["Result"], "CONTINUE");
+
+    // A second delivery of the same event finds the action closed and does not fail.
+    let again = gate.handle(invocation(world.launch_events()[0].clone(), Duration::from_secs(60))).await.unwrap();
+    assert_eq!(again["alreadyClosed"], true);
+}
+
+#[tokio::test]
+async fn an_impaired_instance_is_abandoned_and_the_refresh_rolls_back() {
+    let world = World::new().await;
+    let _turn = world.em.exclusive();
+    world.refresh_with_hook("web-impaired", 2, true, "CONTINUE").await;
+    let gate = world.gate(quick(30), None);
+    let first_launch = world.launch_events()[0]["detail"]["EC2InstanceId"].as_str().unwrap().to_owned();
+    let em = world.em;
+    // Only the release's first instance is impaired; the rollback's replacements are fine.
+    answer_launches(&world, &gate, |instance| {
+        if instance == first_launch {
+            em.post("/health/instance", json!({"instanceId": instance, "status": "impaired"}));
+        }
+    })
+    .await;
+    assert_eq!(world.refresh_status(), "RollbackSuccessful");
+    let first = &world.launch_events()[0]["detail"];
+    assert_eq!(world.action(first["LifecycleActionToken"].as_str().unwrap())["Result"], "ABANDON");
+    let reason = world.em.get("/refreshes")[0]["RollbackDetails"]["RollbackReason"].as_str().unwrap().to_owned();
+    assert!(reason.contains(&first_launch), "{reason}");
+}
+
+/// Accepts Lambda Invoke calls on 127.0.0.1 and keeps their payloads.
+fn invoke_sink() -> (String, Arc<Mutex<Vec<Value>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let keep = received.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if line == "\r\n" || line.is_empty() {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap();
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            keep.lock().unwrap().push(serde_json::from_slice(&body).unwrap());
+            stream.write_all(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
+        }
+    });
+    (url, received)
+}
+
+#[tokio::test]
+async fn an_instance_that_stays_initializing_gets_heartbeats_and_is_abandoned_at_the_maximum_wait() {
+    let world = World::new().await;
+    let _turn = world.em.exclusive();
+    world.refresh_with_hook("web-slow", 1, false, "CONTINUE").await;
+    let event = world.launch_events()[0].clone();
+    let token = event["detail"]["LifecycleActionToken"].as_str().unwrap().to_owned();
+    world.em.post("/health/instance", json!({"instanceId": event["detail"]["EC2InstanceId"], "status": "initializing"}));
+    let (sink, received) = invoke_sink();
+    let gate = world.gate(quick(4), Some(&sink));
+
+    // The first invocation has 2 s: it looks, runs out of time, heartbeats and hands over.
+    let first = gate.handle(invocation(event, Duration::from_secs(2))).await.unwrap();
+    assert_eq!(first["result"], "CONTINUED_IN_NEW_INVOCATION");
+    assert_eq!(world.action(&token)["Heartbeats"], 1);
+    let handed_over = received.lock().unwrap().first().cloned().expect("the check was handed to a new invocation");
+    assert_eq!(handed_over["progress"]["invocation"], 1);
+
+    // The next invocation goes on until the maximum wait, then abandons.
+    let second = gate.handle(invocation(handed_over, Duration::from_secs(60))).await.unwrap();
+    assert_eq!(second["result"], "ABANDON");
+    assert!(second["reason"].as_str().unwrap().contains("EC2 instance status is initializing"), "{second}");
+    let action = world.action(&token);
+    assert_eq!(action["Result"], "ABANDON", "the function answered before the hook's own timeout: {action}");
+    world.em.post("/clock/advance", json!({"seconds": 1}));
+    assert_eq!(world.refresh_status(), "Failed");
+}
