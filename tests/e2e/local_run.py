@@ -1,8 +1,10 @@
-"""The deployment flow on this machine: the emulator plays AWS and CodePipeline, and the real
-function binaries run under `cargo lambda watch`, invoked with `cargo lambda invoke`.
+"""The deployment flow on this machine: the emulator plays AWS, CodePipeline and EventBridge,
+and the real function binaries run under `cargo lambda watch`, invoked with `cargo lambda
+invoke` (CodePipeline jobs) or by the emulator's event rules (lifecycle actions).
 
-    python tests/e2e/local_run.py deploy    # a release rolled out to a staging group, job by job
-    python tests/e2e/local_run.py samples   # every sample in events/instance-refresh, each answered once
+    python tests/e2e/local_run.py deploy    # a release rolled out to a staging group, job by job,
+                                            # each new instance gated by lifecycle-health
+    python tests/e2e/local_run.py samples   # every sample in events/, each with its expected outcome
 
 Exit status 0 only when the flow ends as expected.
 """
@@ -62,6 +64,8 @@ class Functions:
                 "--ignore-changes"]
         for key in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"):
             args += ["--env-var", f"{key}={env[key]}"]
+        # lifecycle-health continues long checks by invoking itself: that is this watch.
+        args += ["--env-var", f"AWS_ENDPOINT_URL_LAMBDA=http://127.0.0.1:{self.port}"]
         args += ["--env-var", f"RUST_LOG={os.environ.get('RUST_LOG', 'info')}"]
         self.log = open(Path(tempfile.gettempdir()) / f"cargo-lambda-watch-{self.port}.log", "w")
         self.process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
@@ -74,6 +78,9 @@ class Functions:
                 if self.process.poll() is not None or time.time() > deadline:
                     raise SystemExit(f"cargo lambda watch did not start; see {self.log.name}")
                 time.sleep(0.5)
+
+    def url(self, function: str) -> str:
+        return f"http://127.0.0.1:{self.port}/2015-03-31/functions/{function}/invocations"
 
     def invoke(self, function: str, event: dict[str, Any]) -> subprocess.CompletedProcess[str]:
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
@@ -96,7 +103,7 @@ class Functions:
         self.log.close()
 
 
-def seed_group(endpoint: str, desired: int = 3) -> None:
+def seed_group(endpoint: str, desired: int = 3, hook: bool = False) -> None:
     kwargs = dict(endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="AKIDLOCALRUN", aws_secret_access_key="local")
     ec2, asg = boto3.client("ec2", **kwargs), boto3.client("autoscaling", **kwargs)
     template = ec2.create_launch_template(LaunchTemplateName=f"{GROUP}-lt", LaunchTemplateData={
@@ -106,6 +113,10 @@ def seed_group(endpoint: str, desired: int = 3) -> None:
     asg.create_auto_scaling_group(AutoScalingGroupName=GROUP, MinSize=0, MaxSize=desired * 2, DesiredCapacity=desired,
                                   AvailabilityZones=["us-east-1a"],
                                   LaunchTemplate={"LaunchTemplateId": template["LaunchTemplateId"], "Version": "1"})
+    if hook:
+        asg.put_lifecycle_hook(AutoScalingGroupName=GROUP, LifecycleHookName="health", HeartbeatTimeout=300,
+                               LifecycleTransition="autoscaling:EC2_INSTANCE_LAUNCHING", DefaultResult="ABANDON",
+                               NotificationMetadata=json.dumps({"maxWaitSeconds": 120}))
 
 
 def describe_fleet(endpoint: str) -> list[str]:
@@ -121,7 +132,10 @@ def describe_fleet(endpoint: str) -> list[str]:
 
 
 def deploy(functions: Functions, control: Control, endpoint: str) -> bool:
-    seed_group(endpoint)
+    seed_group(endpoint, hook=True)
+    # EventBridge: every new instance's lifecycle action goes to lifecycle-health.
+    control.call("POST", "/rules", {"detailType": "EC2 Instance-launch Lifecycle Action", "source": "aws.autoscaling",
+                                    "url": functions.url("lifecycle-health")})
     print("\n".join(["before:"] + describe_fleet(endpoint)))
     params = {"stage": "staging", "autoScalingGroupName": GROUP, "pipelineExecutionId": "local-run",
               "release": {"commitId": COMMIT},
@@ -155,13 +169,17 @@ def deploy(functions: Functions, control: Control, endpoint: str) -> bool:
             print(f"job {job_id[:8]}: failed ({result['failureDetails']['type']}): {result['failureDetails']['message']}")
         fleet = describe_fleet(endpoint)
         print("\n".join(["after:"] + fleet))
-        return result["kind"] == "success" and all(f"release={COMMIT}" in line for line in fleet[1:])
+        actions = control.call("GET", "/lifecycle-actions")
+        for action in actions:
+            print(f"lifecycle action {action['EC2InstanceId']}: {action['Result']} (by lifecycle-health)")
+        return (result["kind"] == "success" and all(f"release={COMMIT}" in line for line in fleet[1:])
+                and bool(actions) and all(a["Result"] == "CONTINUE" for a in actions))
     print("the deployment did not finish in 180 s")
     return False
 
 
-# How each sample's job must end here. continue.json names a refresh this emulator never
-# started, so its answer is the "no longer listed" failure.
+# How each instance-refresh sample's job must end here. continue.json names a refresh this
+# emulator never started, so its answer is the "no longer listed" failure.
 EXPECTED = {
     "start.json": "continuation",
     "continue.json": "JobFailed",
@@ -171,10 +189,20 @@ EXPECTED = {
     "malformed-job.json": "JobFailed",
 }
 
+LIFECYCLE_EXPECTED = {
+    "launch.json": "\"alreadyClosed\": true",
+    "test-notification.json": "ignored",
+    "malformed.json": "InvalidLifecycleEvent",
+}
+
 
 def samples(functions: Functions, control: Control, endpoint: str) -> bool:
     seed_group(endpoint)
     passed = failed = 0
+    unlisted = {p.name for p in (ROOT / "events" / "lifecycle-health").glob("*.json")} - set(LIFECYCLE_EXPECTED)
+    if unlisted:
+        print(f"samples without an expectation: {sorted(unlisted)}")
+        failed += 1
     for path in sorted((ROOT / "events" / "instance-refresh").glob("*.json")):
         event = json.loads(path.read_text())
         job_id = control.call("POST", "/codepipeline/jobs", {"event": event})["jobId"]
@@ -193,6 +221,15 @@ def samples(functions: Functions, control: Control, endpoint: str) -> bool:
         verdict = "ok" if outcome == expected else f"EXPECTED {expected}"
         passed, failed = (passed + 1, failed) if outcome == expected else (passed, failed + 1)
         print(f"{path.name:<24} {outcome:<18} {verdict:<4} {text[:140]}")
+    # lifecycle-health samples: the instance in launch.json does not exist here, so the check
+    # abandons it and finds no active action: done, not an error.
+    for name, expected in LIFECYCLE_EXPECTED.items():
+        event = json.loads((ROOT / "events" / "lifecycle-health" / name).read_text())
+        invoked = functions.invoke("lifecycle-health", event)
+        output = (invoked.stdout + invoked.stderr).strip()
+        ok = expected in output
+        passed, failed = (passed + 1, failed) if ok else (passed, failed + 1)
+        print(f"lifecycle-health/{name:<24} {'ok' if ok else 'EXPECTED ' + expected:<4} {output[-140:]}")
     if "CANARY" in Path(functions.log.name).read_text():
         print("artifact credentials appeared in the function logs")
         failed += 1
@@ -206,7 +243,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("flow", choices=["deploy", "samples"])
     args = parser.parse_args()
-    subprocess.run(["cargo", "build", "--locked", "-p", "instance-refresh"], cwd=ROOT, check=True)
+    subprocess.run(["cargo", "build", "--locked", "-p", "instance-refresh", "-p", "lifecycle-health"], cwd=ROOT, check=True)
     with Emulator(realtime=True) as emulator:
         print(f"emulator: {emulator.endpoint}")
         control = Control(emulator.endpoint)
