@@ -109,3 +109,33 @@ impl Emulator {
         all.as_array().expect("a list").iter().filter(|a| a["Result"].is_null()).cloned().collect()
     }
 }
+
+/// A launch template named `name` (ami-12c6146b, t3.micro) tagging instances with `instance_tags`.
+pub async fn launch_template(ec2: &aws_sdk_ec2::Client, name: &str, instance_tags: &[(&str, &str)]) -> String {
+    use aws_sdk_ec2::types::{InstanceType, LaunchTemplateTagSpecificationRequest, RequestLaunchTemplateData, ResourceType, Tag};
+    let tags = LaunchTemplateTagSpecificationRequest::builder()
+        .resource_type(ResourceType::Instance)
+        .set_tags(Some(instance_tags.iter().map(|(k, v)| Tag::builder().key(*k).value(*v).build()).collect()))
+        .build();
+    let data = RequestLaunchTemplateData::builder()
+        .image_id("ami-12c6146b")
+        .instance_type(InstanceType::T3Micro)
+        .set_tag_specifications((!instance_tags.is_empty()).then(|| vec![tags]))
+        .build();
+    let out = ec2.create_launch_template().launch_template_name(name).launch_template_data(data).send().await.expect("launch template");
+    out.launch_template().and_then(|t| t.launch_template_id()).expect("template id").to_owned()
+}
+
+/// A launching lifecycle hook named `health` on `group`.
+pub async fn launching_hook(autoscaling: &aws_sdk_autoscaling::Client, group: &str, heartbeat_timeout: i32, default_result: &str) {
+    autoscaling
+        .put_lifecycle_hook()
+        .auto_scaling_group_name(group)
+        .lifecycle_hook_name("health")
+        .lifecycle_transition("autoscaling:EC2_INSTANCE_LAUNCHING")
+        .heartbeat_timeout(heartbeat_timeout)
+        .default_result(default_result)
+        .send()
+        .await
+        .expect("lifecycle hook");
+}

@@ -2,9 +2,9 @@
 //! that replaces instances, CodePipeline jobs answered and re-invoked like CodePipeline does.
 
 use aws_sdk_autoscaling::types::{LaunchTemplate, LaunchTemplateOverrides, LaunchTemplateSpecification, MixedInstancesPolicy};
-use aws_sdk_ec2::types::{LaunchTemplateTagSpecificationRequest, RequestLaunchTemplateData, ResourceType, Tag};
+use aws_sdk_ec2::types::RequestLaunchTemplateData;
 use instance_refresh::RefreshAction;
-use integration_tests::{emulator, Emulator};
+use integration_tests::{emulator, launch_template, launching_hook, Emulator};
 use serde_json::{json, Value};
 use shared::codepipeline::{run_job, JobReporter};
 
@@ -33,26 +33,7 @@ impl World {
 
     /// A group of `desired` instances on launch template version 1 (Name=web).
     async fn group(&self, name: &str, desired: i32, hook: bool, mixed: bool) -> String {
-        let template = self
-            .ec2
-            .create_launch_template()
-            .launch_template_name(format!("{name}-lt"))
-            .launch_template_data(
-                RequestLaunchTemplateData::builder()
-                    .image_id("ami-12c6146b")
-                    .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
-                    .tag_specifications(
-                        LaunchTemplateTagSpecificationRequest::builder()
-                            .resource_type(ResourceType::Instance)
-                            .tags(Tag::builder().key("Name").value("web").build())
-                            .build(),
-                    )
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
-        let template_id = template.launch_template().unwrap().launch_template_id().unwrap().to_owned();
+        let template_id = launch_template(&self.ec2, &format!("{name}-lt"), &[("Name", "web")]).await;
         let spec = LaunchTemplateSpecification::builder().launch_template_id(&template_id).version("1").build();
         let create = self
             .autoscaling
@@ -78,16 +59,7 @@ impl World {
         };
         create.send().await.unwrap();
         if hook {
-            self.autoscaling
-                .put_lifecycle_hook()
-                .auto_scaling_group_name(name)
-                .lifecycle_hook_name("health")
-                .lifecycle_transition("autoscaling:EC2_INSTANCE_LAUNCHING")
-                .heartbeat_timeout(600)
-                .default_result("ABANDON")
-                .send()
-                .await
-                .unwrap();
+            launching_hook(&self.autoscaling, name, 600, "ABANDON").await;
         }
         template_id
     }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use aws_sdk_ec2::types::{LaunchTemplateTagSpecificationRequest, RequestLaunchTemplateData, ResourceType, Tag};
 use aws_sdk_autoscaling::types::{DesiredConfiguration, LaunchTemplateSpecification, RefreshPreferences};
-use integration_tests::{emulator, Emulator};
+use integration_tests::{emulator, launch_template, launching_hook, Emulator};
 use lambda_runtime::{Context, LambdaEvent};
 use lifecycle_health::aws::probe::Probe;
 use lifecycle_health::settings::Settings;
@@ -48,15 +48,7 @@ impl World {
     /// A group of `desired` instances with a launching hook, and a refresh to a new version
     /// started on it; returns the refresh id once the first new instance waits on the hook.
     async fn refresh_with_hook(&self, name: &str, desired: i32, auto_rollback: bool, default_result: &str) -> String {
-        let template = self
-            .ec2
-            .create_launch_template()
-            .launch_template_name(format!("{name}-lt"))
-            .launch_template_data(RequestLaunchTemplateData::builder().image_id("ami-12c6146b").build())
-            .send()
-            .await
-            .unwrap();
-        let template_id = template.launch_template().unwrap().launch_template_id().unwrap().to_owned();
+        let template_id = launch_template(&self.ec2, &format!("{name}-lt"), &[]).await;
         self.autoscaling
             .create_auto_scaling_group()
             .auto_scaling_group_name(name)
@@ -68,16 +60,7 @@ impl World {
             .send()
             .await
             .unwrap();
-        self.autoscaling
-            .put_lifecycle_hook()
-            .auto_scaling_group_name(name)
-            .lifecycle_hook_name("health")
-            .lifecycle_transition("autoscaling:EC2_INSTANCE_LAUNCHING")
-            .heartbeat_timeout(30)
-            .default_result(default_result)
-            .send()
-            .await
-            .unwrap();
+        launching_hook(&self.autoscaling, name, 30, default_result).await;
         let version = self
             .ec2
             .create_launch_template_version()
