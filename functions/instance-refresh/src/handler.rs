@@ -6,7 +6,7 @@ use aws_smithy_types::DateTime;
 use shared::codepipeline::{CodePipelineJob, JobFailure, JobOutcome};
 use tracing::{info, warn};
 
-use crate::aws::auto_scaling::{self, GroupLookup, LaunchSource, StartResult};
+use crate::aws::auto_scaling::{self, GroupLookup, StartResult, TemplateRef};
 use crate::aws::launch_templates;
 use crate::continuation::{TrackedRefresh, TOKEN_VERSION};
 use crate::error::RefreshError;
@@ -71,7 +71,7 @@ impl RefreshAction {
         };
 
         if let Some(running) = self.active_refresh(group).await? {
-            return self.adopt_or_refuse(running, &release, group, params.when_refresh_in_progress).await;
+            return self.adopt_or_refuse(running, &release, group, &source.template, params.when_refresh_in_progress).await;
         }
 
         let current_version = source.template.version.clone().unwrap_or_else(|| "$Default".to_owned());
@@ -103,7 +103,9 @@ impl RefreshAction {
                             "Auto Scaling reported a refresh in progress on {group}, but none is listed now; re-run the action"
                         ))
                     })?;
-                    return self.adopt_or_refuse(running, &release, group, params.when_refresh_in_progress).await;
+                    return self
+                        .adopt_or_refuse(running, &release, group, &source.template, params.when_refresh_in_progress)
+                        .await;
                 }
             };
         info!(refresh_id = %refresh_id, group, version = new_version, "instance refresh started");
@@ -133,9 +135,10 @@ impl RefreshAction {
         running: RefreshSnapshot,
         release: &Release,
         group: &str,
+        template: &TemplateRef,
         policy: InProgressPolicy,
     ) -> Result<JobOutcome, RefreshError> {
-        let running_release = self.release_rolled_out_by(&running, group).await?;
+        let running_release = self.release_rolled_out_by(&running, template).await?;
         match decide_on_running(&running, running_release.as_deref(), &release.id, group, policy) {
             RunningDecision::Adopt { launch_template_version } => {
                 info!(refresh_id = %running.id, release = %release.id, "adopting the running refresh of this release");
@@ -145,15 +148,11 @@ impl RefreshAction {
         }
     }
 
-    /// The release tag on the launch template version a running refresh rolls out.
-    async fn release_rolled_out_by(&self, running: &RefreshSnapshot, group: &str) -> Result<Option<String>, RefreshError> {
+    /// The release tag on the launch template version a running refresh rolls out (of the
+    /// template the group uses: that is the one our refreshes name).
+    async fn release_rolled_out_by(&self, running: &RefreshSnapshot, template: &TemplateRef) -> Result<Option<String>, RefreshError> {
         let Some(version) = running.desired_launch_template_version.as_deref() else { return Ok(None) };
-        // The refresh names the template the group uses; read the template from the group.
-        let GroupLookup::Found(LaunchSource { template, .. }) = auto_scaling::launch_source(&self.autoscaling, group).await?
-        else {
-            return Ok(None);
-        };
-        let found = launch_templates::describe_version(&self.ec2, &template, version).await?;
+        let found = launch_templates::describe_version(&self.ec2, template, version).await?;
         Ok(found.and_then(|v| release_of(&v.tag_specifications).map(str::to_owned)))
     }
 

@@ -130,10 +130,10 @@ async fn a_retried_job_adopts_the_running_refresh_of_its_release_and_starts_noth
     let event = event("start.json");
     let job = job_id(&event);
     let running = latest_refresh(Some(("r-running", Refresh { version: "12", ..Refresh::new("InProgress") })));
-    let (group, group_again) = (group_with_template("11"), group_with_template("11"));
+    let group = group_with_template("11");
     let ours = describe_version("12", template_version(12, &[("deploy:release", RELEASE)]));
     let answer = expect_in_progress(&job, |token, percent| tracks(token, "r-running", 12) && percent == 40);
-    run(event, &[&group, &running, &group_again], &[&ours], &[&answer]).await.unwrap();
+    run(event, &[&group, &running], &[&ours], &[&answer]).await.unwrap();
     assert_eq!(answer.num_calls(), 1);
 }
 
@@ -142,10 +142,10 @@ async fn a_running_refresh_of_another_release_fails_the_job_naming_it() {
     let event = event("start.json");
     let job = job_id(&event);
     let running = latest_refresh(Some(("r-other", Refresh { version: "9", ..Refresh::new("Baking") })));
-    let (group, group_again) = (group_with_template("9"), group_with_template("9"));
+    let group = group_with_template("9");
     let theirs = describe_version("9", template_version(9, &[("deploy:release", "0ld")]));
     let answer = expect_failure(&job, "JobFailed", &["instance refresh r-other (Baking, 40% complete)", "release 0ld"]);
-    run(event, &[&group, &running, &group_again], &[&theirs], &[&answer]).await.unwrap();
+    run(event, &[&group, &running], &[&theirs], &[&answer]).await.unwrap();
     assert_eq!(answer.num_calls(), 1);
 }
 
@@ -158,12 +158,11 @@ async fn a_refresh_started_elsewhere_in_the_meantime_is_adopted_when_it_is_ours(
         autoscaling_error(400, "InstanceRefreshInProgress", "An Instance Refresh is already in progress and blocks the execution of this Instance Refresh.")
     });
     let now_running = latest_refresh(Some(("r-twin", Refresh { version: "12", ..Refresh::new("Pending") })));
-    let group_again = group_with_template("11");
     let current = describe_version("11", template_version(11, &[("Name", "web")]));
     let create = create_version_from("11", 12);
     let ours = describe_version("12", template_version(12, &[("deploy:release", RELEASE)]));
     let answer = expect_in_progress(&job, |token, _| tracks(token, "r-twin", 12));
-    run(event, &[&group, &latest, &in_progress, &now_running, &group_again], &[&current, &create, &ours], &[&answer])
+    run(event, &[&group, &latest, &in_progress, &now_running], &[&current, &create, &ours], &[&answer])
         .await
         .unwrap();
     assert_eq!(answer.num_calls(), 1);
