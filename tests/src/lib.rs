@@ -6,7 +6,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -16,7 +16,7 @@ pub struct Emulator {
     pub endpoint: String,
     // Held, never read: when the test process ends, the pipe closes and the emulator exits.
     _process: Option<(Child, ChildStdin)>,
-    turn: Mutex<()>,
+    turn: tokio::sync::Mutex<()>,
 }
 
 static EMULATOR: OnceLock<Emulator> = OnceLock::new();
@@ -55,7 +55,7 @@ impl Emulator {
     }
 
     fn attach(endpoint: String, process: Option<(Child, ChildStdin)>) -> Self {
-        let emulator = Emulator { endpoint, _process: process, turn: Mutex::new(()) };
+        let emulator = Emulator { endpoint, _process: process, turn: tokio::sync::Mutex::new(()) };
         let deadline = Instant::now() + Duration::from_secs(30);
         while emulator.try_get("/health").is_err() {
             assert!(Instant::now() < deadline, "the emulator at {} does not answer", emulator.endpoint);
@@ -66,8 +66,8 @@ impl Emulator {
 
     /// Waits for the other tests of this binary, then resets the emulator: tests share one
     /// emulator but never its state.
-    pub fn exclusive(&self) -> MutexGuard<'_, ()> {
-        let guard = self.turn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    pub async fn exclusive(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        let guard = self.turn.lock().await;
         self.post("/reset", json!({}));
         guard
     }

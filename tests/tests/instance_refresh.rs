@@ -139,7 +139,7 @@ fn params(group: &str) -> Value {
 #[tokio::test]
 async fn a_real_refresh_replaces_the_instances_with_the_new_launch_template_version() {
     let world = World::new().await;
-    let _turn = world.em.exclusive();
+    let _turn = world.em.exclusive().await;
     let template = world.group("web-staging", 3, false, false).await;
     let before = world.instance_tags("web-staging").await.len();
     let (job, event) = world.job(params("web-staging"));
@@ -167,7 +167,7 @@ async fn a_real_refresh_replaces_the_instances_with_the_new_launch_template_vers
 #[tokio::test]
 async fn an_abandoned_instance_rolls_the_refresh_back_and_fails_the_job_with_the_reason() {
     let world = World::new().await;
-    let _turn = world.em.exclusive();
+    let _turn = world.em.exclusive().await;
     world.group("web-prod", 2, true, false).await;
     let (job, event) = world.job(params("web-prod"));
     let record = world.drive(job, event, |n| if n == 0 { "ABANDON" } else { "CONTINUE" }).await;
@@ -185,7 +185,7 @@ async fn an_abandoned_instance_rolls_the_refresh_back_and_fails_the_job_with_the
 #[tokio::test]
 async fn a_retried_job_adopts_the_running_refresh_instead_of_starting_another() {
     let world = World::new().await;
-    let _turn = world.em.exclusive();
+    let _turn = world.em.exclusive().await;
     world.group("web-dev", 2, true, false).await;
     let (first, event) = world.job(params("web-dev"));
     world.invoke(event).await;
@@ -199,7 +199,7 @@ async fn a_retried_job_adopts_the_running_refresh_instead_of_starting_another() 
 #[tokio::test]
 async fn another_release_running_fails_the_job_naming_the_refresh() {
     let world = World::new().await;
-    let _turn = world.em.exclusive();
+    let _turn = world.em.exclusive().await;
     world.group("web-qa", 2, true, false).await;
     let (_, event) = world.job(params("web-qa"));
     world.invoke(event).await;
@@ -216,7 +216,7 @@ async fn another_release_running_fails_the_job_naming_the_refresh() {
 #[tokio::test]
 async fn a_mixed_instances_group_is_refreshed_inside_its_policy() {
     let world = World::new().await;
-    let _turn = world.em.exclusive();
+    let _turn = world.em.exclusive().await;
     world.group("web-mixed", 2, false, true).await;
     let (job, event) = world.job(params("web-mixed"));
     let record = world.drive(job, event, |_| "CONTINUE").await;
@@ -230,7 +230,7 @@ async fn a_mixed_instances_group_is_refreshed_inside_its_policy() {
 #[tokio::test]
 async fn old_launch_template_versions_are_pruned_but_protected_ones_kept() {
     let world = World::new().await;
-    let _turn = world.em.exclusive();
+    let _turn = world.em.exclusive().await;
     let template = world.group("web-prune", 1, false, false).await;
     for _ in 0..5 {
         world
@@ -257,7 +257,7 @@ async fn old_launch_template_versions_are_pruned_but_protected_ones_kept() {
 #[tokio::test]
 async fn throttling_on_the_wire_is_retried_and_the_refresh_still_succeeds() {
     let world = World::new().await;
-    let _turn = world.em.exclusive();
+    let _turn = world.em.exclusive().await;
     world.group("web-throttled", 2, false, false).await;
     world.em.post("/faults", json!({"service": "autoscaling", "operation": "DescribeInstanceRefreshes", "kind": "throttle", "count": 2}));
     world.em.post("/faults", json!({"service": "codepipeline", "operation": "PutJobSuccessResult", "kind": "throttle", "count": 1}));
@@ -271,7 +271,7 @@ async fn throttling_on_the_wire_is_retried_and_the_refresh_still_succeeds() {
 #[tokio::test]
 async fn a_persistent_aws_outage_fails_the_job_instead_of_leaving_it_waiting() {
     let world = World::new().await;
-    let _turn = world.em.exclusive();
+    let _turn = world.em.exclusive().await;
     world.group("web-down", 1, false, false).await;
     world.em.post("/faults", json!({"service": "autoscaling", "kind": "error", "status": 503}));
     let (job, event) = world.job(params("web-down"));
@@ -284,7 +284,7 @@ async fn a_persistent_aws_outage_fails_the_job_instead_of_leaving_it_waiting() {
 #[tokio::test]
 async fn a_missing_group_fails_the_job_as_a_configuration_error() {
     let world = World::new().await;
-    let _turn = world.em.exclusive();
+    let _turn = world.em.exclusive().await;
     let (job, event) = world.job(params("no-such-group"));
     world.invoke(event).await;
     let failure = &world.record(&job)["result"]["failureDetails"];

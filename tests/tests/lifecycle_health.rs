@@ -149,7 +149,7 @@ async fn answer_launches(world: &World, gate: &HealthGate, before_each: impl Fn(
 #[tokio::test]
 async fn healthy_new_instances_are_continued_and_the_refresh_succeeds() {
     let world = World::new().await;
-    let _turn = world.em.exclusive();
+    let _turn = world.em.exclusive().await;
     world.refresh_with_hook("web-healthy", 2, true, "ABANDON").await;
     let gate = world.gate(quick(30), None);
     answer_launches(&world, &gate, |_| {}).await;
@@ -165,7 +165,7 @@ async fn healthy_new_instances_are_continued_and_the_refresh_succeeds() {
 #[tokio::test]
 async fn an_impaired_instance_is_abandoned_and_the_refresh_rolls_back() {
     let world = World::new().await;
-    let _turn = world.em.exclusive();
+    let _turn = world.em.exclusive().await;
     world.refresh_with_hook("web-impaired", 2, true, "CONTINUE").await;
     let gate = world.gate(quick(30), None);
     let first_launch = world.launch_events()[0]["detail"]["EC2InstanceId"].as_str().unwrap().to_owned();
@@ -217,7 +217,7 @@ fn invoke_sink() -> (String, Arc<Mutex<Vec<Value>>>) {
 #[tokio::test]
 async fn an_instance_that_stays_initializing_gets_heartbeats_and_is_abandoned_at_the_maximum_wait() {
     let world = World::new().await;
-    let _turn = world.em.exclusive();
+    let _turn = world.em.exclusive().await;
     world.refresh_with_hook("web-slow", 1, false, "CONTINUE").await;
     let event = world.launch_events()[0].clone();
     let token = event["detail"]["LifecycleActionToken"].as_str().unwrap().to_owned();

@@ -29,7 +29,7 @@ pub struct TemplateRef {
 }
 
 pub enum GroupLookup {
-    Found(LaunchSource),
+    Found(Box<LaunchSource>),
     NotFound,
     /// The group launches from a launch configuration, which cannot pin a release.
     NoLaunchTemplate,
@@ -51,14 +51,14 @@ pub async fn launch_source(client: &Client, group: &str) -> Result<GroupLookup, 
         .or_else(|| mixed.and_then(|m| m.launch_template()).and_then(|t| t.launch_template_specification()));
     Ok(match spec {
         None => GroupLookup::NoLaunchTemplate,
-        Some(spec) => GroupLookup::Found(LaunchSource {
+        Some(spec) => GroupLookup::Found(Box::new(LaunchSource {
             template: TemplateRef {
                 id: spec.launch_template_id().map(str::to_owned),
                 name: spec.launch_template_name().map(str::to_owned),
                 version: spec.version().map(str::to_owned),
             },
             mixed_instances_policy: mixed.cloned(),
-        }),
+        })),
     })
 }
 
