@@ -7,19 +7,12 @@ use aws_sdk_codepipeline::Client;
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
-use serde_json::{json, Value};
+use serde_json::json;
+
+mod common;
+use common::{event, JOB};
 use shared::codepipeline::{run_job, JobFailure, JobOutcome, JobReporter, OutputVariables};
 use shared::testing::fast_retries;
-
-const JOB: &str = "0e4b3c5a-1111-4c6e-9a77-2f1d2c3b4a50";
-
-fn event() -> Value {
-    json!({"CodePipeline.job": {"id": JOB, "accountId": "123456789012", "data": {
-        "actionConfiguration": {"configuration": {"FunctionName": "f", "UserParameters": "{\"pipelineExecutionId\":\"exec-42\"}"}},
-        "inputArtifacts": [], "outputArtifacts": [],
-        "artifactCredentials": {"accessKeyId": "AKIACANARY", "secretAccessKey": "CANARY-SECRET-do-not-log", "sessionToken": "CANARY-TOKEN"}
-    }}})
-}
 
 fn reporter(rules: &[&Rule]) -> JobReporter {
     JobReporter::new(mock_client!(aws_sdk_codepipeline, RuleMode::Sequential, rules, |c| c.retry_config(fast_retries())))

@@ -4,19 +4,12 @@
 use aws_sdk_codepipeline::operation::put_job_failure_result::PutJobFailureResultOutput;
 use aws_sdk_codepipeline::Client;
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
-use serde_json::{json, Value};
+use serde_json::Value;
+
+mod common;
+use common::{event, JOB};
 use shared::codepipeline::{run_job, FailureKind, JobFailure, JobReporter};
 use shared::testing::{fast_retries, LogCapture};
-
-const JOB: &str = "0e4b3c5a-1111-4c6e-9a77-2f1d2c3b4a50";
-
-fn event() -> Value {
-    json!({"CodePipeline.job": {"id": JOB, "accountId": "123456789012", "data": {
-        "actionConfiguration": {"configuration": {"FunctionName": "f", "UserParameters": "{\"pipelineExecutionId\":\"exec-42\"}"}},
-        "inputArtifacts": [], "outputArtifacts": [],
-        "artifactCredentials": {"accessKeyId": "AKIACANARY", "secretAccessKey": "CANARY-SECRET-do-not-log", "sessionToken": "CANARY-TOKEN"}
-    }}})
-}
 
 #[tokio::test]
 async fn logs_carry_the_job_and_execution_ids_and_never_the_artifact_credentials() {
