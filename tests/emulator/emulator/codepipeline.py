@@ -9,7 +9,7 @@ the next job, as CodePipeline does when it re-invokes the function.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from moto.codepipeline.models import codepipeline_backends
@@ -22,6 +22,14 @@ if TYPE_CHECKING:
 FAILURE_TYPES = ("JobFailed", "ConfigurationError", "PermissionError", "RevisionOutOfSync",
                  "RevisionUnavailable", "SystemUnavailable")
 APPROVAL_DONE = "The approval request that you responded to is already complete or has expired."
+
+
+def fresh_credentials() -> dict[str, str]:
+    return {
+        "accessKeyId": "ASIA" + uuid.uuid4().hex[:16].upper(),
+        "secretAccessKey": "CANARY-" + uuid.uuid4().hex,
+        "sessionToken": "CANARY-" + uuid.uuid4().hex + uuid.uuid4().hex,
+    }
 
 
 def invalid(message: str) -> AwsError:
@@ -47,11 +55,12 @@ class Job:
     result: dict[str, Any] | None = None
     next_job_id: str | None = None
     # Fresh per job, like the real temporary credentials; tests check none is ever logged.
-    credentials: dict[str, str] = field(default_factory=lambda: {
-        "accessKeyId": "ASIA" + uuid.uuid4().hex[:16].upper(),
-        "secretAccessKey": "CANARY-" + uuid.uuid4().hex,
-        "sessionToken": "CANARY-" + uuid.uuid4().hex + uuid.uuid4().hex,
-    })
+    credentials: dict[str, str] = field(default_factory=lambda: fresh_credentials())
+
+    def action_status(self) -> str:
+        """The action's status as this job leaves it; meaningful for the newest job of an
+        action (a continued job is superseded by the next one)."""
+        return {"Created": "InProgress"}.get(self.status, self.status)
 
     def data(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -190,13 +199,9 @@ class CodePipeline:
         job.result = {"kind": "continuation" if token is not None else "success", "continuationToken": token,
                       "executionDetails": details, "outputVariables": variables or {}}
         if token is not None:
-            nxt = Job(
-                id=str(uuid.uuid4()), account=job.account, region=job.region, pipeline=job.pipeline,
-                stage=job.stage, action=job.action, execution_id=job.execution_id,
-                function_name=job.function_name, user_parameters=job.user_parameters,
-                input_artifacts=job.input_artifacts, continuation_token=token,
-                created=self.world.clock.now(), first_job_id=job.first_job_id,
-            )
+            # CodePipeline re-invokes with a new job: same action, the token, fresh credentials.
+            nxt = replace(job, id=str(uuid.uuid4()), continuation_token=token, created=self.world.clock.now(),
+                          status="Created", result=None, next_job_id=None, credentials=fresh_credentials())
             self.jobs[nxt.id] = nxt
             job.next_job_id = nxt.id
         else:
@@ -302,9 +307,7 @@ class CodePipeline:
                 job = next((j for j in reversed(list(self.jobs.values())) if j.pipeline == pipeline["name"]
                             and j.stage == stage.get("name") and j.action == action.get("name")), None)
                 if job is not None and approval is None:
-                    status = {"Created": "InProgress", "Succeeded": "Succeeded", "Failed": "Failed"}[job.status]
-                    if job.next_job_id:
-                        status = "InProgress"
+                    status = job.action_status()
                     state["latestExecution"] = {"status": status, "lastStatusChange": job.created}
                     stage_execution = {"pipelineExecutionId": job.execution_id, "status": status}
                 actions.append(state)
@@ -321,7 +324,7 @@ class CodePipeline:
         approvals = [a for a in self.approvals if a.pipeline == name and a.execution_id == execution]
         if not jobs and not approvals:
             return None
-        states = [{"Created": "InProgress"}.get(j.status, j.status) if not j.next_job_id else "Succeeded" for j in jobs]
+        states = [j.action_status() for j in jobs if not j.next_job_id]
         states += [a.status for a in approvals]
         status = "Failed" if "Failed" in states else "InProgress" if "InProgress" in states else "Succeeded"
         revisions = {a["name"]: a.get("revision") for j in jobs for a in j.input_artifacts if a.get("revision")}

@@ -8,7 +8,7 @@ from typing import Any
 from moto.moto_api import _internal as moto_api
 
 from . import ec2_patches, health
-from .autoscaling import AutoScaling
+from .autoscaling import ACTIVE, AutoScaling
 from .clock import Clock
 from .codepipeline import CodePipeline
 from .events import EventBus
@@ -57,7 +57,7 @@ class World:
         with self.lock:
             waited = 0.0
             while waited < max_seconds:
-                active = [r for r in self.autoscaling.refreshes if r.status in ("Pending", "InProgress", "Baking", "Cancelling", "RollbackInProgress")]
+                active = [r for r in self.autoscaling.refreshes if r.status in ACTIVE]
                 if not active:
                     break
                 waiting_on_hooks = [a for a in self.autoscaling.actions if a.result is None]
