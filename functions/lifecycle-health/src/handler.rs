@@ -91,12 +91,18 @@ impl HealthGate {
             self.settings.clone()
         });
         let heartbeat_timeout = lifecycle::heartbeat_timeout(&self.probe.autoscaling, action).await?;
+        // Read once: the group's target groups do not change while one instance launches.
+        let target_groups = if settings.check_targets {
+            self.probe.target_groups(&action.auto_scaling_group_name).await?
+        } else {
+            Vec::new()
+        };
         let mut progress = check.progress.clone();
         progress.invocation += 1;
         let mut last_heartbeat = progress.last_heartbeat_at.unwrap_or(check.started_at);
         let mut attempt = 0;
         loop {
-            let checks = self.probe.look(&action.ec2_instance_id, &action.auto_scaling_group_name, &settings).await?;
+            let checks = self.probe.look(&action.ec2_instance_id, &target_groups, &settings).await?;
             let now = Utc::now();
             let elapsed = since(check.started_at, now);
             let decision = decide(&checks, elapsed, &settings);

@@ -32,19 +32,18 @@ async fn bootstrap_failed_abandons_without_waiting() {
 #[tokio::test]
 async fn a_warming_instance_gets_a_heartbeat_through_throttling_then_is_continued() {
     let h = hook(30);
-    let g1 = group(&[]);
+    let g = group(&[]);
     let beat = mock!(aws_sdk_autoscaling::Client::record_lifecycle_action_heartbeat)
         .sequence()
         .http_response(throttled)
         .times(2)
         .output(|| RecordLifecycleActionHeartbeatOutput::builder().build())
         .build();
-    let g2 = group(&[]);
     let c = complete("CONTINUE");
     let (s1, t1) = (status(InstanceStateName::Running, "initializing", "ok"), tags(None));
     let (s2, t2) = (status(InstanceStateName::Running, "ok", "ok"), tags(None));
     // Started 25 s ago against a 30 s heartbeat timeout: a heartbeat is due before waiting.
-    let out = run(launch(Duration::from_secs(25)), Mocks { autoscaling: &[&h, &g1, &beat, &g2, &c], ec2: &[&s1, &t1, &s2, &t2], elb: NO_RULES, lambda: NO_RULES }, fast(), MINUTE)
+    let out = run(launch(Duration::from_secs(25)), Mocks { autoscaling: &[&h, &g, &beat, &c], ec2: &[&s1, &t1, &s2, &t2], elb: NO_RULES, lambda: NO_RULES }, fast(), MINUTE)
         .await
         .unwrap();
     assert_eq!(out["result"], "CONTINUE");

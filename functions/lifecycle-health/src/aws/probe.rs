@@ -18,10 +18,11 @@ pub struct Probe {
 }
 
 impl Probe {
-    pub async fn look(&self, instance_id: &str, group: &str, settings: &Settings) -> Result<Checks, AwsCallError> {
+    /// `target_groups`: the group's, read once per invocation with [`Probe::target_groups`].
+    pub async fn look(&self, instance_id: &str, target_groups: &[String], settings: &Settings) -> Result<Checks, AwsCallError> {
         let instance = self.instance(instance_id).await?;
         let bootstrap = self.bootstrap(instance_id, &settings.bootstrap_tag).await?;
-        let targets = if settings.check_targets { self.targets(instance_id, group).await? } else { Vec::new() };
+        let targets = if settings.check_targets { self.targets(instance_id, target_groups).await? } else { Vec::new() };
         let http = match (&settings.http, &instance) {
             (None, _) => HttpCheckResult::NotConfigured,
             (Some(http), InstanceCheck::Running { .. }) => match self.private_ip(instance_id).await? {
@@ -88,7 +89,8 @@ impl Probe {
         })
     }
 
-    async fn targets(&self, instance_id: &str, group: &str) -> Result<Vec<TargetCheck>, AwsCallError> {
+    /// The target groups attached to the Auto Scaling group.
+    pub async fn target_groups(&self, group: &str) -> Result<Vec<String>, AwsCallError> {
         let out = self
             .autoscaling
             .describe_auto_scaling_groups()
@@ -96,13 +98,16 @@ impl Probe {
             .send()
             .await
             .map_err(|e| AwsCallError::from_sdk("autoscaling:DescribeAutoScalingGroups", e))?;
-        let arns: Vec<String> = out.auto_scaling_groups().iter().flat_map(|g| g.target_group_arns()).cloned().collect();
-        let mut checks = Vec::with_capacity(arns.len());
-        for arn in arns {
+        Ok(out.auto_scaling_groups().iter().flat_map(|g| g.target_group_arns()).cloned().collect())
+    }
+
+    async fn targets(&self, instance_id: &str, target_groups: &[String]) -> Result<Vec<TargetCheck>, AwsCallError> {
+        let mut checks = Vec::with_capacity(target_groups.len());
+        for arn in target_groups {
             let health = self
                 .elb
                 .describe_target_health()
-                .target_group_arn(&arn)
+                .target_group_arn(arn)
                 .targets(TargetDescription::builder().id(instance_id).build())
                 .send()
                 .await
@@ -110,7 +115,7 @@ impl Probe {
             let found = health.target_health_descriptions().iter().find(|d| d.target().and_then(|t| t.id()) == Some(instance_id));
             let th = found.and_then(|d| d.target_health());
             checks.push(TargetCheck {
-                target_group: arn,
+                target_group: arn.clone(),
                 state: th.and_then(|h| h.state()).map(|s| s.as_str().to_owned()).unwrap_or_else(|| "unused".into()),
                 reason: th.and_then(|h| h.reason()).map(|r| r.as_str().to_owned()),
             });
