@@ -17,6 +17,15 @@ pub fn fast_retries() -> RetryConfig {
         .with_max_backoff(Duration::from_millis(5))
 }
 
+/// A Lambda invocation of `payload` with `remaining` before its deadline, as the runtime
+/// would hand it to a function.
+pub fn invocation(payload: serde_json::Value, remaining: Duration) -> lambda_runtime::LambdaEvent<serde_json::Value> {
+    let mut context = lambda_runtime::Context::default();
+    let deadline = std::time::SystemTime::now() + remaining;
+    context.deadline = deadline.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    lambda_runtime::LambdaEvent::new(payload, context)
+}
+
 /// Everything the function logged while a capture was active, at TRACE, in JSON.
 #[derive(Clone, Default)]
 pub struct LogCapture(Arc<Mutex<Vec<u8>>>);

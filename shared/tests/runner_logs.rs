@@ -16,9 +16,9 @@ async fn logs_carry_the_job_and_execution_ids_and_never_the_artifact_credentials
     let (logs, _guard) = LogCapture::start();
     let put = mock!(Client::put_job_failure_result).then_output(|| PutJobFailureResultOutput::builder().build());
     let reporter = JobReporter::new(mock_client!(aws_sdk_codepipeline, RuleMode::Sequential, &[&put], |c| c.retry_config(fast_retries())));
-    run_job(&reporter, event(), |_| async {
+    run_job(&reporter, shared::testing::invocation(event(), std::time::Duration::from_secs(60)), |_, _| async {
         tracing::info!("working");
-        Err(JobFailure::new(FailureKind::JobFailed, "x"))
+        Err::<shared::codepipeline::JobOutcome, _>(JobFailure::new(FailureKind::JobFailed, "x"))
     })
     .await
     .unwrap();

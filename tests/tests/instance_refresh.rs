@@ -7,6 +7,8 @@ use instance_refresh::RefreshAction;
 use integration_tests::{emulator, launch_template, launching_hook, Emulator};
 use serde_json::{json, Value};
 use shared::codepipeline::{run_job, JobReporter};
+use shared::testing::invocation;
+use std::time::Duration;
 
 const COMMIT: &str = "4a5b6c7d8e9f00112233445566778899aabbccdd";
 
@@ -77,7 +79,7 @@ impl World {
     }
 
     async fn invoke(&self, event: Value) {
-        run_job(&self.reporter, event, |job| self.action.handle(job)).await.expect("the job was answered");
+        run_job(&self.reporter, invocation(event, Duration::from_secs(60)), |job, fallback| self.action.handle(job, fallback)).await.expect("the job was answered");
     }
 
     fn record(&self, job_id: &str) -> Value {

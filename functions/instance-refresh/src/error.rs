@@ -5,6 +5,7 @@ use shared::codepipeline::{FailureKind, JobFailure};
 use shared::parameters::ParameterError;
 
 use crate::continuation::ContinuationError;
+use crate::desired::UnpinnableOverride;
 use crate::release::ReleaseError;
 
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +18,8 @@ pub enum RefreshError {
     Continuation(#[from] ContinuationError),
     #[error(transparent)]
     Aws(#[from] AwsCallError),
+    #[error(transparent)]
+    UnpinnableOverride(#[from] UnpinnableOverride),
     #[error("Auto Scaling group `{0}` was not found in this account and region; check UserParameters `autoScalingGroupName` and the function's region")]
     GroupNotFound(String),
     #[error("Auto Scaling group `{0}` launches from a launch configuration; a release can only be pinned in a launch template. Migrate the group to a launch template")]
@@ -37,7 +40,8 @@ impl From<RefreshError> for JobFailure {
             RefreshError::Release(_)
             | RefreshError::GroupNotFound(_)
             | RefreshError::NoLaunchTemplate(_)
-            | RefreshError::TemplateVersionMissing { .. } => JobFailure::configuration(err.to_string()),
+            | RefreshError::TemplateVersionMissing { .. }
+            | RefreshError::UnpinnableOverride(_) => JobFailure::configuration(err.to_string()),
             RefreshError::Continuation(_) | RefreshError::RefreshRunning(_) | RefreshError::RefreshVanished { .. } => {
                 JobFailure::new(FailureKind::JobFailed, err.to_string())
             }

@@ -1,17 +1,21 @@
 //! The action: start a refresh on the first invocation, track it on every re-invocation.
 
+use std::time::SystemTime;
+
 use aws_config::SdkConfig;
 use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
-use shared::codepipeline::{CodePipelineJob, JobFailure, JobOutcome};
+use shared::aws::AwsCallError;
+use shared::codepipeline::{Answer, CodePipelineJob, Fallback, JobFailure, JobOutcome};
 use tracing::{info, warn};
 
-use crate::aws::auto_scaling::{self, GroupLookup, StartResult, TemplateRef};
-use crate::aws::launch_templates;
+use crate::aws::auto_scaling::{self, GroupLookup, StartResult};
+use crate::aws::launch_templates::{self, TemplateVersion};
 use crate::continuation::{TrackedRefresh, TOKEN_VERSION};
+use crate::desired::{check_overrides, desired_configuration, PinnedTemplate};
 use crate::error::RefreshError;
 use crate::parameters::{InProgressPolicy, RefreshParameters};
-use crate::pruning::versions_to_prune;
+use crate::pruning::{protected_versions, versions_to_prune};
 use crate::release::{merge_release_tags, release_of, resolve_release, Release};
 use crate::running::{decide_on_running, RunningDecision};
 use crate::tracking::{outcome_for, RefreshSnapshot};
@@ -32,10 +36,12 @@ impl RefreshAction {
         RefreshAction { autoscaling, ec2 }
     }
 
-    pub async fn handle(&self, job: CodePipelineJob) -> Result<JobOutcome, JobFailure> {
+    /// `fallback` is set to "in progress" as soon as a refresh has started, so that running
+    /// out of time after that still hands CodePipeline the refresh to track.
+    pub async fn handle(&self, job: CodePipelineJob, fallback: Fallback) -> Result<Answer<'_>, JobFailure> {
         let result = match job.continuation_token.as_deref() {
-            Some(token) => self.track(token).await,
-            None => self.start(&job).await,
+            Some(token) => self.track(token).await.map(Answer::from),
+            None => self.start(&job, &fallback).await,
         };
         result.map_err(JobFailure::from)
     }
@@ -51,10 +57,10 @@ impl RefreshAction {
                 refresh_id: tracked.refresh_id.clone(),
             })?;
         info!(refresh_id = %snapshot.id, status = %snapshot.status_text, percent = ?snapshot.percent_complete, "refresh tracked");
-        Ok(outcome_for(&snapshot, &tracked)?)
+        Ok(outcome_for(&snapshot, &tracked, SystemTime::now())?)
     }
 
-    async fn start(&self, job: &CodePipelineJob) -> Result<JobOutcome, RefreshError> {
+    async fn start(&self, job: &CodePipelineJob, fallback: &Fallback) -> Result<Answer<'_>, RefreshError> {
         let params = RefreshParameters::parse(job.user_parameters.as_deref())?;
         let preferences = params.preferences.validate()?;
         let release = resolve_release(
@@ -71,13 +77,14 @@ impl RefreshAction {
         };
 
         if let Some(running) = self.active_refresh(group).await? {
-            return self.adopt_or_refuse(running, &release, group, &source.template, params.when_refresh_in_progress).await;
+            return self.adopt_or_refuse(running, &release, group, params.when_refresh_in_progress).await.map(Answer::from);
         }
 
         let current_version = source.template.version.clone().unwrap_or_else(|| "$Default".to_owned());
         let current = launch_templates::describe_version(&self.ec2, &source.template, &current_version)
             .await?
             .ok_or_else(|| RefreshError::TemplateVersionMissing { group: group.to_owned(), version: current_version })?;
+        check_overrides(source.mixed_instances_policy.as_ref(), &current.template_id, current.template_name.as_deref())?;
         let tags = merge_release_tags(current.tag_specifications.clone(), &release)?;
         let description = format!("release {} for {} (from version {})", release.id, release.stage, current.number);
         let new_version = launch_templates::create_version(
@@ -91,10 +98,9 @@ impl RefreshAction {
         .await?;
         info!(template = %current.template_id, from = current.number, version = new_version, release = %release.id, "launch template version created");
 
-        let refresh_id =
-            match auto_scaling::start_refresh(&self.autoscaling, group, &source, &current.template_id, new_version, &preferences)
-                .await?
-            {
+        let pinned = PinnedTemplate { id: &current.template_id, name: current.template_name.as_deref(), version: new_version };
+        let desired = desired_configuration(source.mixed_instances_policy.as_ref(), &pinned)?;
+        let refresh_id = match auto_scaling::start_refresh(&self.autoscaling, group, desired, &preferences).await? {
                 StartResult::Started(id) => id,
                 // Someone started one between our check and our start: decide on it the same way.
                 StartResult::AlreadyRunning => {
@@ -103,26 +109,27 @@ impl RefreshAction {
                             "Auto Scaling reported a refresh in progress on {group}, but none is listed now; re-run the action"
                         ))
                     })?;
-                    return self
-                        .adopt_or_refuse(running, &release, group, &source.template, params.when_refresh_in_progress)
-                        .await;
-                }
-            };
+                return self.adopt_or_refuse(running, &release, group, params.when_refresh_in_progress).await.map(Answer::from);
+            }
+        };
         info!(refresh_id = %refresh_id, group, version = new_version, "instance refresh started");
 
-        if let Some(keep) = params.launch_template_versions_to_keep {
-            self.prune(&current.template_id, usize::from(keep), &[current.number, new_version]).await;
-        }
-
-        let tracked = tracked(&refresh_id, group, new_version, &release);
-        Ok(JobOutcome::InProgress {
+        let tracked = tracked(&refresh_id, group, new_version, &release, None);
+        let outcome = JobOutcome::InProgress {
             summary: format!(
                 "Started instance refresh {refresh_id} of {group}: launch template {} version {new_version} (release {}, {})",
                 current.template_id, release.id, release.stage
             ),
             continuation_token: tracked.to_token()?,
             percent_complete: 0,
-        })
+        };
+        fallback.set(outcome.clone());
+        // Pruning is housekeeping: it runs once CodePipeline has its answer, never before.
+        let after_answer = params.launch_template_versions_to_keep.map(|keep| {
+            let prune: futures_util::future::BoxFuture<'_, ()> = Box::pin(self.prune(current, usize::from(keep), new_version));
+            prune
+        });
+        Ok(Answer { outcome, after_answer })
     }
 
     async fn active_refresh(&self, group: &str) -> Result<Option<RefreshSnapshot>, RefreshError> {
@@ -130,39 +137,44 @@ impl RefreshAction {
         Ok(latest.filter(|r| r.status.is_active()))
     }
 
-    async fn adopt_or_refuse(
-        &self,
-        running: RefreshSnapshot,
-        release: &Release,
-        group: &str,
-        template: &TemplateRef,
-        policy: InProgressPolicy,
-    ) -> Result<JobOutcome, RefreshError> {
-        let running_release = self.release_rolled_out_by(&running, template).await?;
+    async fn adopt_or_refuse(&self, running: RefreshSnapshot, release: &Release, group: &str, policy: InProgressPolicy) -> Result<JobOutcome, RefreshError> {
+        let running_release = self.release_rolled_out_by(&running).await?;
         match decide_on_running(&running, running_release.as_deref(), &release.id, group, policy) {
             RunningDecision::Adopt { launch_template_version } => {
                 info!(refresh_id = %running.id, release = %release.id, "adopting the running refresh of this release");
-                Ok(outcome_for(&running, &tracked(&running.id, group, launch_template_version, release))?)
+                let tracked = tracked(&running.id, group, launch_template_version, release, running.start_time.clone());
+                Ok(outcome_for(&running, &tracked, SystemTime::now())?)
             }
             RunningDecision::Refuse(message) => Err(RefreshError::RefreshRunning(message)),
         }
     }
 
-    /// The release tag on the launch template version a running refresh rolls out (of the
-    /// template the group uses: that is the one our refreshes name).
-    async fn release_rolled_out_by(&self, running: &RefreshSnapshot, template: &TemplateRef) -> Result<Option<String>, RefreshError> {
-        let Some(version) = running.desired_launch_template_version.as_deref() else { return Ok(None) };
+    /// The release tag on the launch template version a running refresh rolls out, read from
+    /// the template the refresh itself names (which need not be the group's).
+    async fn release_rolled_out_by(&self, running: &RefreshSnapshot) -> Result<Option<String>, RefreshError> {
+        let Some(template) = running.desired_template.as_ref() else { return Ok(None) };
+        let Some(version) = template.version.as_deref() else { return Ok(None) };
         let found = launch_templates::describe_version(&self.ec2, template, version).await?;
         Ok(found.and_then(|v| release_of(&v.tag_specifications).map(str::to_owned)))
     }
 
-    /// Best effort: a failed prune is logged, never fails a refresh that has started.
-    async fn prune(&self, template_id: &str, keep: usize, protected: &[i64]) {
+    /// Best effort, after the answer: a failed prune is logged, never fails a refresh that
+    /// has started. Every version anything in the account still names is kept.
+    async fn prune(&self, template: TemplateVersion, keep: usize, new_version: i64) {
+        let template_id = template.template_id.as_str();
         let result = async {
+            let uses = auto_scaling::template_uses(&self.autoscaling, template_id, template.template_name.as_deref()).await?;
+            let Some(uses) = uses.into_iter().collect::<Option<Vec<_>>>() else {
+                return Err(AwsCallError {
+                    operation: "autoscaling:DescribeAutoScalingGroups",
+                    code: None,
+                    detail: "a group or refresh names a version of this template that cannot be read; nothing was pruned".into(),
+                });
+            };
             let (existing, default) = launch_templates::list_versions(&self.ec2, template_id).await?;
-            let mut protected = protected.to_vec();
-            protected.extend(default);
+            let protected = protected_versions(&uses, default, existing.iter().copied().max(), &[template.number, new_version]);
             let doomed = versions_to_prune(&existing, keep, &protected);
+            info!(template = template_id, users = ?uses.iter().map(|u| u.user.as_str()).collect::<Vec<_>>(), ?protected, ?doomed, "launch template versions in use");
             if doomed.is_empty() {
                 return Ok(0);
             }
@@ -176,13 +188,14 @@ impl RefreshAction {
     }
 }
 
-fn tracked(refresh_id: &str, group: &str, version: i64, release: &Release) -> TrackedRefresh {
+/// The token for a refresh; `started_at` from Auto Scaling when adopting one, else now.
+fn tracked(refresh_id: &str, group: &str, version: i64, release: &Release, started_at: Option<String>) -> TrackedRefresh {
     TrackedRefresh {
         v: TOKEN_VERSION,
         refresh_id: refresh_id.to_owned(),
         auto_scaling_group_name: group.to_owned(),
         launch_template_version: version,
         release_id: release.id.clone(),
-        started_at: DateTime::from(std::time::SystemTime::now()).fmt(Format::DateTime).unwrap_or_default(),
+        started_at: started_at.unwrap_or_else(|| DateTime::from(SystemTime::now()).fmt(Format::DateTime).unwrap_or_default()),
     }
 }

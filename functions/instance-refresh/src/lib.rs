@@ -3,10 +3,11 @@
 //! continuation tokens.
 //!
 //! Pure decisions: [`parameters`], [`preferences`], [`release`], [`running`], [`pruning`],
-//! [`tracking`], [`continuation`]. AWS adapters: [`aws`]. The flow: [`handler`].
+//! [`tracking`], [`continuation`], [`desired`]. AWS adapters: [`aws`]. The flow: [`handler`].
 
 pub mod aws;
 pub mod continuation;
+pub mod desired;
 pub mod error;
 pub mod handler;
 pub mod parameters;

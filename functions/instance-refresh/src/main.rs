@@ -11,7 +11,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let reporter = JobReporter::new(aws_sdk_codepipeline::Client::new(&config));
     let (action, reporter) = (&action, &reporter);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        run_job(reporter, event.payload, |job| action.handle(job)).await
+        run_job(reporter, event, |job, fallback| action.handle(job, fallback)).await
     }))
     .await
 }

@@ -27,7 +27,7 @@ pub fn decide_on_running(
         running.status_text,
         running.percent_complete.unwrap_or(0)
     );
-    let version = running.desired_launch_template_version.as_deref().and_then(|v| v.parse::<i64>().ok());
+    let version = running.desired_version().and_then(|v| v.parse::<i64>().ok());
     match (policy, running_release, version) {
         (InProgressPolicy::AdoptSameRelease, Some(release), Some(version)) if release == our_release => {
             RunningDecision::Adopt { launch_template_version: version }
@@ -47,6 +47,7 @@ pub fn decide_on_running(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::desired::TemplateRef;
     use crate::tracking::RefreshStatus;
 
     fn running() -> RefreshSnapshot {
@@ -59,7 +60,8 @@ mod tests {
             instances_to_update: Some(2),
             rollback_reason: None,
             percent_complete_on_rollback: None,
-            desired_launch_template_version: Some("12".into()),
+            desired_template: Some(TemplateRef { id: Some("lt-1".into()), name: None, version: Some("12".into()) }),
+            start_time: None,
         }
     }
 
@@ -94,7 +96,7 @@ mod tests {
     #[test]
     fn a_same_release_refresh_without_an_explicit_version_is_not_adopted() {
         let mut r = running();
-        r.desired_launch_template_version = Some("$Latest".into());
+        r.desired_template.as_mut().unwrap().version = Some("$Latest".into());
         assert!(matches!(
             decide_on_running(&r, Some("c1"), "c1", "web", InProgressPolicy::AdoptSameRelease),
             RunningDecision::Refuse(_)

@@ -1,8 +1,12 @@
 //! A refresh's state as AWS reports it, mapped to the job's outcome.
 
+use std::time::{Duration, SystemTime};
+
+use aws_smithy_types::date_time::{DateTime, Format};
 use shared::codepipeline::{JobFailure, JobOutcome, OutputVariables};
 
 use crate::continuation::{ContinuationError, TrackedRefresh};
+use crate::desired::TemplateRef;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RefreshStatus {
@@ -58,8 +62,16 @@ pub struct RefreshSnapshot {
     pub instances_to_update: Option<i32>,
     pub rollback_reason: Option<String>,
     pub percent_complete_on_rollback: Option<i32>,
-    /// The launch template version the refresh rolls out, when it names one.
-    pub desired_launch_template_version: Option<String>,
+    /// The launch template (and version) the refresh rolls out, when it names one.
+    pub desired_template: Option<TemplateRef>,
+    /// When Auto Scaling started it, RFC 3339.
+    pub start_time: Option<String>,
+}
+
+impl RefreshSnapshot {
+    pub fn desired_version(&self) -> Option<&str> {
+        self.desired_template.as_ref().and_then(|t| t.version.as_deref())
+    }
 }
 
 /// Output variables a later action reads as `#{<namespace>.<name>}`.
@@ -67,10 +79,11 @@ pub const OUTPUT_REFRESH_ID: &str = "RefreshId";
 pub const OUTPUT_LAUNCH_TEMPLATE_VERSION: &str = "LaunchTemplateVersion";
 pub const OUTPUT_RELEASE_ID: &str = "ReleaseId";
 
-/// Maps the refresh's current state to what CodePipeline is told.
-pub fn outcome_for(snapshot: &RefreshSnapshot, tracked: &TrackedRefresh) -> Result<JobOutcome, ContinuationError> {
+/// Maps the refresh's current state, seen at `now`, to what CodePipeline is told.
+pub fn outcome_for(snapshot: &RefreshSnapshot, tracked: &TrackedRefresh, now: SystemTime) -> Result<JobOutcome, ContinuationError> {
+    let running_for = running_time(&tracked.started_at, now).map(|d| format!(", running for {}", human(d))).unwrap_or_default();
     let subject = format!(
-        "Instance refresh {} of {} (release {}, launch template version {})",
+        "Instance refresh {} of {} (release {}, launch template version {}{running_for})",
         snapshot.id, tracked.auto_scaling_group_name, tracked.release_id, tracked.launch_template_version
     );
     let reason = |r: &Option<String>| r.as_deref().filter(|r| !r.is_empty()).unwrap_or("AWS gave no reason").to_owned();
@@ -113,6 +126,21 @@ pub fn outcome_for(snapshot: &RefreshSnapshot, tracked: &TrackedRefresh) -> Resu
     }
 }
 
+/// How long since `started_at` (RFC 3339), when it can be read.
+fn running_time(started_at: &str, now: SystemTime) -> Option<Duration> {
+    let started = SystemTime::try_from(DateTime::from_str(started_at, Format::DateTime).ok()?).ok()?;
+    now.duration_since(started).ok()
+}
+
+/// "42 s", "12 min", "3 h 05 min".
+fn human(d: Duration) -> String {
+    match d.as_secs() {
+        s if s < 60 => format!("{s} s"),
+        s if s < 3600 => format!("{} min", s / 60),
+        s => format!("{} h {:02} min", s / 3600, (s % 3600) / 60),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,8 +168,14 @@ mod tests {
             instances_to_update: Some(3),
             rollback_reason: None,
             percent_complete_on_rollback: None,
-            desired_launch_template_version: Some("7".into()),
+            desired_template: Some(TemplateRef { id: Some("lt-1".into()), name: None, version: Some("7".into()) }),
+            start_time: None,
         }
+    }
+
+    /// `minutes` after the tracked refresh started (2026-11-25T10:00:00Z).
+    fn at_minute(minutes: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_600_800 + minutes * 60)
     }
 
     fn failure_message(outcome: JobOutcome) -> String {
@@ -153,7 +187,7 @@ mod tests {
 
     #[test]
     fn a_successful_refresh_succeeds_the_job_with_output_variables() {
-        let JobOutcome::Succeeded { output_variables, .. } = outcome_for(&snapshot("Successful"), &tracked()).unwrap()
+        let JobOutcome::Succeeded { output_variables, .. } = outcome_for(&snapshot("Successful"), &tracked(), at_minute(7)).unwrap()
         else {
             panic!()
         };
@@ -166,7 +200,7 @@ mod tests {
     fn running_states_keep_the_job_in_progress_with_the_same_token() {
         for status in ["Pending", "InProgress", "Baking", "Cancelling", "SomethingNew"] {
             let JobOutcome::InProgress { continuation_token, percent_complete, summary } =
-                outcome_for(&snapshot(status), &tracked()).unwrap()
+                outcome_for(&snapshot(status), &tracked(), at_minute(7)).unwrap()
             else {
                 panic!("{status}")
             };
@@ -177,10 +211,23 @@ mod tests {
     }
 
     #[test]
+    fn summaries_say_how_long_the_refresh_has_been_running() {
+        let JobOutcome::InProgress { summary, .. } = outcome_for(&snapshot("InProgress"), &tracked(), at_minute(7)).unwrap() else { panic!() };
+        assert!(summary.contains("running for 7 min"), "{summary}");
+        let JobOutcome::Succeeded { summary, .. } = outcome_for(&snapshot("Successful"), &tracked(), at_minute(125)).unwrap() else { panic!() };
+        assert!(summary.contains("running for 2 h 05 min"), "{summary}");
+        let mut unreadable = tracked();
+        unreadable.started_at = "yesterday".into();
+        let JobOutcome::InProgress { summary, .. } = outcome_for(&snapshot("InProgress"), &unreadable, at_minute(7)).unwrap() else { panic!() };
+        assert!(!summary.contains("running for"), "{summary}");
+        assert_eq!(human(Duration::from_secs(42)), "42 s");
+    }
+
+    #[test]
     fn a_rolling_back_refresh_reports_rollback_progress() {
         let mut s = snapshot("RollbackInProgress");
         s.percent_complete_on_rollback = Some(15);
-        let JobOutcome::InProgress { percent_complete, .. } = outcome_for(&s, &tracked()).unwrap() else { panic!() };
+        let JobOutcome::InProgress { percent_complete, .. } = outcome_for(&s, &tracked(), at_minute(7)).unwrap() else { panic!() };
         assert_eq!(percent_complete, 15);
     }
 
@@ -188,7 +235,7 @@ mod tests {
     fn a_failed_refresh_fails_the_job_with_aws_reason() {
         let mut s = snapshot("Failed");
         s.status_reason = Some("Instance i-1 failed its health check".into());
-        assert!(failure_message(outcome_for(&s, &tracked()).unwrap()).contains("failed: Instance i-1 failed its health check"));
+        assert!(failure_message(outcome_for(&s, &tracked(), at_minute(7)).unwrap()).contains("failed: Instance i-1 failed its health check"));
     }
 
     #[test]
@@ -196,18 +243,18 @@ mod tests {
         let mut s = snapshot("RollbackSuccessful");
         s.status_reason = Some("status reason".into());
         s.rollback_reason = Some("Alarm 5xx went into ALARM".into());
-        let message = failure_message(outcome_for(&s, &tracked()).unwrap());
+        let message = failure_message(outcome_for(&s, &tracked(), at_minute(7)).unwrap());
         assert!(message.contains("rolled back") && message.contains("Alarm 5xx went into ALARM"), "{message}");
         s.rollback_reason = None;
-        assert!(failure_message(outcome_for(&s, &tracked()).unwrap()).contains("status reason"));
+        assert!(failure_message(outcome_for(&s, &tracked(), at_minute(7)).unwrap()).contains("status reason"));
     }
 
     #[test]
     fn cancelled_and_rollback_failed_fail_the_job() {
         let mut s = snapshot("Cancelled");
         s.status_reason = Some("Cancelled by ops".into());
-        assert!(failure_message(outcome_for(&s, &tracked()).unwrap()).contains("cancelled: Cancelled by ops"));
+        assert!(failure_message(outcome_for(&s, &tracked(), at_minute(7)).unwrap()).contains("cancelled: Cancelled by ops"));
         let s = snapshot("RollbackFailed");
-        assert!(failure_message(outcome_for(&s, &tracked()).unwrap()).contains("rollback failed (AWS gave no reason)"));
+        assert!(failure_message(outcome_for(&s, &tracked(), at_minute(7)).unwrap()).contains("rollback failed (AWS gave no reason)"));
     }
 }

@@ -9,6 +9,8 @@ use aws_sdk_ec2::operation::describe_launch_template_versions::DescribeLaunchTem
 use aws_sdk_ec2::types::{DeleteLaunchTemplateVersionsResponseSuccessItem, LaunchTemplateVersion};
 use aws_smithy_mocks::{mock, Rule};
 use serde_json::Value;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use support::*;
 
 const NEW_REFRESH: &str = "08b91cf7-8fa6-48af-b6a6-d227f40f1b9b";
@@ -103,11 +105,63 @@ async fn the_first_invocation_pins_the_release_in_a_new_version_and_starts_a_ref
     let (group, latest, start) = (group_with_template("$Latest"), latest_refresh(None), start_refresh_to("12", false));
     let current = describe_version("$Latest", template_version(11, &[("Name", "web"), ("deploy:release", "old")]));
     let create = create_version_from("11", 12);
-    let list = list_versions(1..=12);
-    let delete = delete_versions(&["2"]);
-    let answer = expect_in_progress(&job, |token, percent| tracks(token, NEW_REFRESH, 12) && percent == 0);
-    run(event, &[&group, &latest, &start], &[&current, &create, &list, &delete], &[&answer]).await.unwrap();
-    for rule in [&group, &latest, &start, &current, &create, &list, &delete, &answer] {
+    let (answered, answer) = answer_noted(&job, |token, percent| tracks(token, NEW_REFRESH, 12) && percent == 0);
+    // Pruning (keep 10 of 1..=12) only once the job is answered.
+    let users = all_groups_after(&answered, vec![group_on_template(GROUP, "$Latest", &["11"])]);
+    let ours = latest_refresh(Some((NEW_REFRESH, Refresh { version: "12", ..Refresh::new("InProgress") })));
+    let (list, delete) = (list_versions(1..=12), delete_versions(&["2"]));
+    run(event, &[&group, &latest, &start, &users, &ours], &[&current, &create, &list, &delete], &[&answer]).await.unwrap();
+    for rule in [&group, &latest, &start, &users, &ours, &current, &create, &list, &delete, &answer] {
+        assert_eq!(rule.num_calls(), 1);
+    }
+}
+
+/// The job's in-progress answer, raising `answered` when CodePipeline receives it.
+fn answer_noted(job: &str, check: impl Fn(&Value, i32) -> bool + Send + Sync + 'static) -> (Arc<AtomicBool>, Rule) {
+    let answered = Arc::new(AtomicBool::new(false));
+    let raise = answered.clone();
+    let job = job.to_owned();
+    let rule = mock!(aws_sdk_codepipeline::Client::put_job_success_result)
+        .match_requests(move |r| {
+            let token: Value = serde_json::from_str(r.continuation_token().unwrap_or("null")).unwrap();
+            r.job_id() == Some(job.as_str()) && check(&token, r.execution_details().and_then(|d| d.percent_complete()).unwrap_or(-1))
+        })
+        .then_output(move || {
+            raise.store(true, Ordering::SeqCst);
+            aws_sdk_codepipeline::operation::put_job_success_result::PutJobSuccessResultOutput::builder().build()
+        });
+    (answered, rule)
+}
+
+/// The account's groups, which match only once `answered` is raised: pruning asked first
+/// would find no rule, and the prune (best effort) would stop before listing versions.
+fn all_groups_after(answered: &Arc<AtomicBool>, groups: Vec<aws_sdk_autoscaling::types::AutoScalingGroup>) -> Rule {
+    let answered = answered.clone();
+    mock!(aws_sdk_autoscaling::Client::describe_auto_scaling_groups)
+        .match_requests(move |r| r.auto_scaling_group_names().is_empty() && answered.load(Ordering::SeqCst))
+        .then_output(move || aws_sdk_autoscaling::operation::describe_auto_scaling_groups::DescribeAutoScalingGroupsOutput::builder().set_auto_scaling_groups(Some(groups.clone())).build())
+}
+
+#[tokio::test]
+async fn pruning_keeps_every_version_another_group_its_instances_or_its_refresh_still_use() {
+    // Finding 6: staging and production share the template. Production is pinned to 2, still
+    // has an instance on 3, and is refreshing to 4. Staging (on 11) releases 12; keep 7.
+    let event = event("start.json");
+    let job = job_id(&event);
+    let mut event = event;
+    let params = event["CodePipeline.job"]["data"]["actionConfiguration"]["configuration"]["UserParameters"].as_str().unwrap().replace("\"launchTemplateVersionsToKeep\": 10", "\"launchTemplateVersionsToKeep\": 7");
+    event["CodePipeline.job"]["data"]["actionConfiguration"]["configuration"]["UserParameters"] = Value::String(params);
+    let (group, latest, start) = (group_with_template("11"), latest_refresh(None), start_refresh_to("12", false));
+    let current = describe_version("11", template_version(11, &[("Name", "web")]));
+    let create = create_version_from("11", 12);
+    let answer = expect_in_progress(&job, |token, _| tracks(token, NEW_REFRESH, 12));
+    let users = all_groups(vec![group_on_template(GROUP, "11", &["11"]), group_on_template("web-production", "2", &["2", "3"])]);
+    let staging_refresh = latest_refresh(Some((NEW_REFRESH, Refresh { version: "12", ..Refresh::new("InProgress") })));
+    let production_refresh = latest_refresh_of("web-production", Some(("r-prod", Refresh { version: "4", ..Refresh::new("InProgress") })));
+    // Newest 7 are 6..=12; of 1..=5, 1 is the default and 2, 3, 4 are production's.
+    let (list, delete) = (list_versions(1..=12), delete_versions(&["5"]));
+    run(event, &[&group, &latest, &start, &users, &staging_refresh, &production_refresh], &[&current, &create, &list, &delete], &[&answer]).await.unwrap();
+    for rule in [&users, &staging_refresh, &production_refresh, &list, &delete, &answer] {
         assert_eq!(rule.num_calls(), 1);
     }
 }
@@ -120,7 +174,9 @@ async fn a_mixed_instances_group_gets_the_new_version_inside_its_policy() {
     let current = describe_version("3", template_version(3, &[("Name", "web")]));
     let (create, list) = (create_version_from("3", 4), list_versions(1..=4));
     let answer = expect_in_progress(&job, |token, _| tracks(token, NEW_REFRESH, 4));
-    run(event, &[&group, &latest, &start], &[&current, &create, &list], &[&answer]).await.unwrap();
+    let (users, ours) = (all_groups(vec![]), latest_refresh(None));
+    run(event, &[&group, &latest, &start, &users, &ours], &[&current, &create, &list], &[&answer]).await.unwrap();
+    assert_eq!(list.num_calls(), 1, "nothing to prune among 4 versions, keeping 10");
     assert_eq!(start.num_calls(), 1);
     assert_eq!(answer.num_calls(), 1);
 }
@@ -297,6 +353,71 @@ async fn a_failed_prune_does_not_fail_a_started_refresh() {
             )
         });
     let answer = expect_in_progress(&job, |token, _| tracks(token, NEW_REFRESH, 12));
-    run(event, &[&group, &latest, &start], &[&current, &create, &list], &[&answer]).await.unwrap();
-    assert_eq!(answer.num_calls(), 1);
+    let users = all_groups(vec![group_on_template(GROUP, "$Latest", &["11"])]);
+    let ours = latest_refresh(Some((NEW_REFRESH, Refresh { version: "12", ..Refresh::new("InProgress") })));
+    run(event, &[&group, &latest, &start, &users, &ours], &[&current, &create, &list], &[&answer]).await.unwrap();
+    assert_eq!((answer.num_calls(), list.num_calls()), (1, 1), "the prune failed at listing versions, after the answer");
+}
+
+#[tokio::test]
+async fn once_the_refresh_has_started_running_out_of_time_still_answers_in_progress_with_its_token() {
+    // Finding 7: the runner answers with the fallback if the deadline comes first; the start
+    // path must have set it as soon as StartInstanceRefresh returned.
+    let event = event("start.json");
+    let (group, latest, start) = (group_with_template("11"), latest_refresh(None), start_refresh_to("12", false));
+    let (current, create) = (describe_version("11", template_version(11, &[("Name", "web")])), create_version_from("11", 12));
+    let action = instance_refresh::RefreshAction::from_clients(
+        aws_smithy_mocks::mock_client!(aws_sdk_autoscaling, aws_smithy_mocks::RuleMode::Sequential, &[&group, &latest, &start]),
+        aws_smithy_mocks::mock_client!(aws_sdk_ec2, aws_smithy_mocks::RuleMode::Sequential, &[&current, &create]),
+    );
+    let fallback = shared::codepipeline::Fallback::default();
+    assert_eq!(fallback.current(), None);
+    let job = shared::codepipeline::CodePipelineJob::from_event(&event).unwrap();
+    let answer = action.handle(job, fallback.clone()).await.unwrap();
+    let Some(shared::codepipeline::JobOutcome::InProgress { continuation_token, .. }) = fallback.current() else { panic!("no fallback") };
+    assert!(tracks(&serde_json::from_str(&continuation_token).unwrap(), NEW_REFRESH, 12));
+    assert_eq!(Some(answer.outcome), fallback.current());
+}
+
+#[tokio::test]
+async fn adoption_reads_the_release_from_the_template_the_running_refresh_names() {
+    // Finding 8: the group still names its old template; the refresh moves it to another.
+    let event = event("start.json");
+    let job = job_id(&event);
+    let running = latest_refresh(Some(("r-moving", Refresh { version: "5", template: "lt-0ther000000000000", ..Refresh::new("InProgress") })));
+    let group = group_with_template("11");
+    let theirs = mock!(aws_sdk_ec2::Client::describe_launch_template_versions)
+        .match_requests(|r| r.launch_template_id() == Some("lt-0ther000000000000") && r.versions() == ["5"])
+        .then_output(|| DescribeLaunchTemplateVersionsOutput::builder().launch_template_versions(template_version(5, &[("deploy:release", RELEASE)])).build());
+    let answer = expect_in_progress(&job, |token, _| tracks(token, "r-moving", 5));
+    run(event, &[&group, &running], &[&theirs], &[&answer]).await.unwrap();
+    assert_eq!((theirs.num_calls(), answer.num_calls()), (1, 1));
+}
+
+#[tokio::test]
+async fn an_override_on_its_own_launch_template_is_refused_before_anything_changes() {
+    // Finding 8: instances of that type would launch from a version without the release.
+    let event = event("start.json");
+    let foreign = aws_sdk_autoscaling::types::MixedInstancesPolicy::builder()
+        .launch_template(
+            aws_sdk_autoscaling::types::LaunchTemplate::builder()
+                .launch_template_specification(template_spec("3"))
+                .overrides(
+                    aws_sdk_autoscaling::types::LaunchTemplateOverrides::builder()
+                        .instance_type("c7i.large")
+                        .launch_template_specification(aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder().launch_template_id("lt-x86").version("$Default").build())
+                        .build(),
+                )
+                .build(),
+        )
+        .build();
+    let group = mock!(aws_sdk_autoscaling::Client::describe_auto_scaling_groups).then_output(move || {
+        aws_sdk_autoscaling::operation::describe_auto_scaling_groups::DescribeAutoScalingGroupsOutput::builder()
+            .auto_scaling_groups(aws_sdk_autoscaling::types::AutoScalingGroup::builder().auto_scaling_group_name(GROUP).mixed_instances_policy(foreign.clone()).build())
+            .build()
+    });
+    let current = describe_version("3", template_version(3, &[("Name", "web")]));
+    let answer = expect_failure(&job_id(&event), "ConfigurationError", &["instance type c7i.large", "lt-x86"]);
+    run(event, &[&group, &latest_refresh(None)], &[&current], &[&answer]).await.unwrap();
+    assert_eq!(answer.num_calls(), 1, "failed with no launch template version created and no refresh started");
 }

@@ -8,5 +8,5 @@ mod runner;
 
 pub use event::{CodePipelineJob, InputArtifact, JobEventError, S3Location};
 pub use outcome::{FailureKind, JobFailure, JobOutcome, OutputVariables, MAX_CONTINUATION_TOKEN_CHARS};
-pub use reporter::{JobReporter, ReportError};
-pub use runner::run_job;
+pub use reporter::{JobReporter, ReportError, Reported};
+pub use runner::{run_job, Answer, Fallback, ANSWER_MARGIN};

@@ -2,11 +2,23 @@
 
 use aws_sdk_codepipeline::types::{ExecutionDetails, FailureDetails, FailureType};
 use aws_sdk_codepipeline::Client;
-use tracing::info;
+use tracing::{info, warn};
 
 use super::outcome::{truncate_chars, MAX_FAILURE_MESSAGE_CHARS, MAX_SUMMARY_CHARS};
 use super::{FailureKind, JobOutcome, MAX_CONTINUATION_TOKEN_CHARS};
 use crate::aws::AwsCallError;
+
+/// How a report ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reported {
+    Recorded,
+    /// CodePipeline already had an answer for this job, or no longer knows it (a duplicate
+    /// delivery, a retried invocation, a job that timed out): nothing is left to answer.
+    AlreadyAnswered,
+}
+
+/// CodePipeline's answers that mean the job needs no answer from us any more.
+const ALREADY_ANSWERED: [&str; 2] = ["InvalidJobStateException", "JobNotFoundException"];
 
 /// Reporting failed even after the SDK's retries: the job is still unanswered.
 #[derive(Debug, thiserror::Error)]
@@ -31,7 +43,7 @@ impl JobReporter {
     ///
     /// An in-progress outcome whose token is over CodePipeline's limit is a bug of ours; it
     /// is reported as a failure rather than sent and rejected, so the job still ends.
-    pub async fn report(&self, job_id: &str, outcome: JobOutcome) -> Result<(), ReportError> {
+    pub async fn report(&self, job_id: &str, outcome: JobOutcome) -> Result<Reported, ReportError> {
         let outcome = match outcome {
             JobOutcome::InProgress { continuation_token, .. }
                 if continuation_token.is_empty() || continuation_token.chars().count() > MAX_CONTINUATION_TOKEN_CHARS =>
@@ -87,7 +99,14 @@ impl JobReporter {
                     .map_err(|e| AwsCallError::from_sdk("codepipeline:PutJobFailureResult", e))
             }
         };
-        result.map_err(|source| ReportError { job_id: job_id.to_owned(), source })
+        match result {
+            Ok(()) => Ok(Reported::Recorded),
+            Err(err) if ALREADY_ANSWERED.iter().any(|code| err.is(code)) => {
+                warn!(error = %err, "CodePipeline already has an answer for this job (or no longer knows it); nothing to do");
+                Ok(Reported::AlreadyAnswered)
+            }
+            Err(source) => Err(ReportError { job_id: job_id.to_owned(), source }),
+        }
     }
 }
 

@@ -1,14 +1,15 @@
 //! Auto Scaling calls: the group's launch source, its refreshes, and starting one.
 
 use aws_sdk_autoscaling::types::{
-    AlarmSpecification, DesiredConfiguration, InstanceRefresh, LaunchTemplate, LaunchTemplateSpecification,
-    MixedInstancesPolicy, RefreshPreferences as SdkPreferences, RefreshStrategy, ScaleInProtectedInstances,
-    StandbyInstances,
+    AlarmSpecification, DesiredConfiguration, InstanceRefresh, LaunchTemplateSpecification, MixedInstancesPolicy,
+    RefreshPreferences as SdkPreferences, RefreshStrategy, ScaleInProtectedInstances, StandbyInstances,
 };
 use aws_sdk_autoscaling::Client;
 use shared::aws::AwsCallError;
 
+pub use crate::desired::TemplateRef;
 use crate::preferences::{InstancePolicy, RefreshPreferences};
+use crate::pruning::{TemplateUse, VersionRef};
 use crate::tracking::{RefreshSnapshot, RefreshStatus};
 
 /// Which launch template a group launches from, and how.
@@ -17,15 +18,6 @@ pub struct LaunchSource {
     pub template: TemplateRef,
     /// The group's MixedInstancesPolicy, when it has one: the new version goes inside it.
     pub mixed_instances_policy: Option<MixedInstancesPolicy>,
-}
-
-/// A launch template reference as the group holds it (by id or name; version may be
-/// `$Latest`, `$Default`, a number, or absent meaning `$Default`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TemplateRef {
-    pub id: Option<String>,
-    pub name: Option<String>,
-    pub version: Option<String>,
 }
 
 pub enum GroupLookup {
@@ -91,20 +83,18 @@ pub enum StartResult {
     AlreadyRunning,
 }
 
-/// Starts a rolling refresh to exactly `template_id` version `version`.
+/// Starts a rolling refresh to `desired` (which names an exact launch template version).
 pub async fn start_refresh(
     client: &Client,
     group: &str,
-    source: &LaunchSource,
-    template_id: &str,
-    version: i64,
+    desired: DesiredConfiguration,
     preferences: &RefreshPreferences,
 ) -> Result<StartResult, AwsCallError> {
     let result = client
         .start_instance_refresh()
         .auto_scaling_group_name(group)
         .strategy(RefreshStrategy::Rolling)
-        .desired_configuration(desired_configuration(source, template_id, version))
+        .desired_configuration(desired)
         .preferences(sdk_preferences(preferences))
         .send()
         .await
@@ -116,27 +106,50 @@ pub async fn start_refresh(
     }
 }
 
-/// The group's own configuration with only the launch template version changed: a
-/// MixedInstancesPolicy keeps its overrides and distribution.
-fn desired_configuration(source: &LaunchSource, template_id: &str, version: i64) -> DesiredConfiguration {
-    let spec = LaunchTemplateSpecification::builder()
-        .launch_template_id(template_id)
-        .version(version.to_string())
-        .build();
-    match &source.mixed_instances_policy {
-        None => DesiredConfiguration::builder().launch_template(spec).build(),
-        Some(policy) => {
-            let template = LaunchTemplate::builder()
-                .launch_template_specification(spec)
-                .set_overrides(policy.launch_template().map(|t| t.overrides().to_vec()))
-                .build();
-            let policy = MixedInstancesPolicy::builder()
-                .launch_template(template)
-                .set_instances_distribution(policy.instances_distribution().cloned())
-                .build();
-            DesiredConfiguration::builder().mixed_instances_policy(policy).build()
+/// Everything in the account that points at a version of the template (`id`, or `name`):
+/// each group's configuration and MixedInstancesPolicy overrides, each group's instances, and
+/// the desired configuration of each active refresh on those groups. `None` for a reference
+/// whose version cannot be read, so the caller can refuse to guess.
+pub async fn template_uses(client: &Client, id: &str, name: Option<&str>) -> Result<Vec<Option<TemplateUse>>, AwsCallError> {
+    let names = |spec: &LaunchTemplateSpecification| {
+        spec.launch_template_id() == Some(id) || (spec.launch_template_name().is_some() && spec.launch_template_name() == name)
+    };
+    let used = |user: String, spec: &LaunchTemplateSpecification| VersionRef::parse(spec.version()).map(|version| TemplateUse { user, version });
+    let mut uses = Vec::new();
+    let mut groups_using = Vec::new();
+    let mut pages = client.describe_auto_scaling_groups().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| AwsCallError::from_sdk("autoscaling:DescribeAutoScalingGroups", e))?;
+        for group in page.auto_scaling_groups() {
+            let group_name = group.auto_scaling_group_name().unwrap_or_default();
+            let mixed = group.mixed_instances_policy().and_then(|m| m.launch_template());
+            let configured = group
+                .launch_template()
+                .into_iter()
+                .chain(mixed.and_then(|t| t.launch_template_specification()))
+                .chain(mixed.into_iter().flat_map(|t| t.overrides()).filter_map(|o| o.launch_template_specification()));
+            let before = uses.len();
+            uses.extend(configured.filter(|s| names(s)).map(|s| used(format!("group {group_name}"), s)));
+            uses.extend(group.instances().iter().filter_map(|i| {
+                let spec = i.launch_template().filter(|s| names(s))?;
+                Some(used(format!("instance {} ({group_name})", i.instance_id().unwrap_or_default()), spec))
+            }));
+            if uses.len() > before {
+                groups_using.push(group_name.to_owned());
+            }
         }
     }
+    for group in groups_using {
+        let Some(refresh) = latest_refresh(client, &group).await? else { continue };
+        if !refresh.status.is_active() {
+            continue;
+        }
+        if let Some(desired) = refresh.desired_template.as_ref().filter(|t| t.id.as_deref() == Some(id) || (t.name.is_some() && t.name.as_deref() == name)) {
+            let user = format!("refresh {} of {group}", refresh.id);
+            uses.push(VersionRef::parse(desired.version.as_deref()).map(|version| TemplateUse { user, version }));
+        }
+    }
+    Ok(uses)
 }
 
 fn sdk_preferences(p: &RefreshPreferences) -> SdkPreferences {
@@ -185,6 +198,11 @@ fn snapshot(r: &InstanceRefresh) -> RefreshSnapshot {
         instances_to_update: r.instances_to_update(),
         rollback_reason: r.rollback_details().and_then(|d| d.rollback_reason()).map(str::to_owned),
         percent_complete_on_rollback: r.rollback_details().and_then(|d| d.percentage_complete_on_rollback()),
-        desired_launch_template_version: desired_spec.and_then(|s| s.version()).map(str::to_owned),
+        desired_template: desired_spec.map(|s| TemplateRef {
+            id: s.launch_template_id().map(str::to_owned),
+            name: s.launch_template_name().map(str::to_owned),
+            version: s.version().map(str::to_owned),
+        }),
+        start_time: r.start_time().and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
     }
 }

@@ -14,6 +14,7 @@ use crate::release::TagSpecification;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TemplateVersion {
     pub template_id: String,
+    pub template_name: Option<String>,
     pub number: i64,
     pub tag_specifications: Vec<TagSpecification>,
 }
@@ -31,6 +32,7 @@ pub async fn describe_version(client: &Client, template: &TemplateRef, version: 
     Ok(out.launch_template_versions().first().and_then(|v| {
         Some(TemplateVersion {
             template_id: v.launch_template_id()?.to_owned(),
+            template_name: v.launch_template_name().map(str::to_owned),
             number: v.version_number()?,
             tag_specifications: v
                 .launch_template_data()

@@ -20,7 +20,7 @@ use aws_smithy_types::body::SdkBody;
 use instance_refresh::RefreshAction;
 use serde_json::Value;
 use shared::codepipeline::{run_job, JobReporter};
-use shared::testing::fast_retries;
+use shared::testing::{fast_retries, invocation};
 
 pub const GROUP: &str = "web-staging";
 pub const TEMPLATE: &str = "lt-0123456789abcdef0";
@@ -44,7 +44,7 @@ pub async fn run(event: Value, autoscaling: &[&Rule], ec2: &[&Rule], codepipelin
     );
     let reporter = JobReporter::new(mock_client!(aws_sdk_codepipeline, RuleMode::Sequential, codepipeline, |c| c
         .retry_config(fast_retries())));
-    run_job(&reporter, event, |job| action.handle(job)).await
+    run_job(&reporter, invocation(event, std::time::Duration::from_secs(60)), |job, fallback| action.handle(job, fallback)).await
 }
 
 // ---- Auto Scaling ----
@@ -92,6 +92,21 @@ pub fn group_with_mixed_instances(version: &str) -> Rule {
     })
 }
 
+/// `DescribeAutoScalingGroups` of the whole account (what pruning asks), answering `groups`.
+pub fn all_groups(groups: Vec<AutoScalingGroup>) -> Rule {
+    mock!(aws_sdk_autoscaling::Client::describe_auto_scaling_groups)
+        .match_requests(|r| r.auto_scaling_group_names().is_empty())
+        .then_output(move || DescribeAutoScalingGroupsOutput::builder().set_auto_scaling_groups(Some(groups.clone())).build())
+}
+
+/// A group on `TEMPLATE` at `version`, with instances launched from `instance_versions`.
+pub fn group_on_template(name: &str, version: &str, instance_versions: &[&str]) -> AutoScalingGroup {
+    let instances = instance_versions.iter().enumerate().map(|(n, v)| {
+        aws_sdk_autoscaling::types::Instance::builder().instance_id(format!("i-{name}-{n}")).launch_template(template_spec(v)).build()
+    });
+    AutoScalingGroup::builder().auto_scaling_group_name(name).launch_template(template_spec(version)).set_instances(Some(instances.collect())).build()
+}
+
 pub fn no_group() -> Rule {
     mock!(aws_sdk_autoscaling::Client::describe_auto_scaling_groups)
         .then_output(|| DescribeAutoScalingGroupsOutput::builder().build())
@@ -103,11 +118,13 @@ pub struct Refresh {
     pub rollback_reason: Option<&'static str>,
     pub percent: i32,
     pub version: &'static str,
+    /// The launch template the refresh's desired configuration names.
+    pub template: &'static str,
 }
 
 impl Refresh {
     pub fn new(status: &'static str) -> Self {
-        Refresh { status, reason: None, rollback_reason: None, percent: 40, version: "2" }
+        Refresh { status, reason: None, rollback_reason: None, percent: 40, version: "2", template: TEMPLATE }
     }
 
     pub fn build(&self, id: &str) -> InstanceRefresh {
@@ -118,7 +135,11 @@ impl Refresh {
             .set_status_reason(self.reason.map(Into::into))
             .percentage_complete(self.percent)
             .instances_to_update(1)
-            .desired_configuration(DesiredConfiguration::builder().launch_template(template_spec(self.version)).build())
+            .desired_configuration(
+                DesiredConfiguration::builder()
+                    .launch_template(LaunchTemplateSpecification::builder().launch_template_id(self.template).version(self.version).build())
+                    .build(),
+            )
             .set_rollback_details(
                 self.rollback_reason.map(|r| RollbackDetails::builder().rollback_reason(r).percentage_complete_on_rollback(100).build()),
             )
@@ -128,9 +149,13 @@ impl Refresh {
 
 /// `DescribeInstanceRefreshes` for the newest refresh (what the start path asks).
 pub fn latest_refresh(refresh: Option<(&'static str, Refresh)>) -> Rule {
+    latest_refresh_of(GROUP, refresh)
+}
+
+pub fn latest_refresh_of(group: &'static str, refresh: Option<(&'static str, Refresh)>) -> Rule {
     let built = refresh.map(|(id, r)| r.build(id));
     mock!(aws_sdk_autoscaling::Client::describe_instance_refreshes)
-        .match_requests(|r| r.auto_scaling_group_name() == Some(GROUP) && r.max_records() == Some(1))
+        .match_requests(move |r| r.auto_scaling_group_name() == Some(group) && r.max_records() == Some(1))
         .then_output(move || DescribeInstanceRefreshesOutput::builder().set_instance_refreshes(built.clone().map(|r| vec![r])).build())
 }
 
