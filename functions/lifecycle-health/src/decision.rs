@@ -3,7 +3,9 @@
 use std::fmt;
 use std::time::Duration;
 
-use serde::Serialize;
+use aws_sdk_ec2::types::{InstanceStateName, SummaryStatus};
+use aws_sdk_elasticloadbalancingv2::types::{TargetHealthReasonEnum, TargetHealthStateEnum};
+use serde::{Serialize, Serializer};
 
 use crate::settings::Settings;
 
@@ -12,9 +14,18 @@ use crate::settings::Settings;
 #[serde(tag = "lifecycle", rename_all = "kebab-case")]
 pub enum InstanceCheck {
     Pending,
-    Running { instance_status: String, system_status: String },
-    /// shutting-down, terminated, stopping, stopped.
-    Gone { state: String },
+    Running {
+        #[serde(serialize_with = "as_str")]
+        instance_status: SummaryStatus,
+        #[serde(serialize_with = "as_str")]
+        system_status: SummaryStatus,
+    },
+    /// shutting-down, terminated, stopping, stopped (or a state this build does not know).
+    Gone {
+        #[serde(serialize_with = "as_str")]
+        state: InstanceStateName,
+    },
+    /// EC2 does not list the instance: not yet (eventual consistency) or not any more.
     NotFound,
 }
 
@@ -22,8 +33,10 @@ pub enum InstanceCheck {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TargetCheck {
     pub target_group: String,
-    pub state: String,
-    pub reason: Option<String>,
+    #[serde(serialize_with = "as_str")]
+    pub state: TargetHealthStateEnum,
+    #[serde(serialize_with = "opt_as_str")]
+    pub reason: Option<TargetHealthReasonEnum>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -50,6 +63,15 @@ pub struct Checks {
     pub targets: Vec<TargetCheck>,
     pub http: HttpCheckResult,
     pub bootstrap: BootstrapCheck,
+}
+
+/// One look at the instance: what the checks said, or that they did not answer in time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "look", rename_all = "kebab-case")]
+pub enum Look {
+    Answered(Checks),
+    /// The look's AWS calls and HTTP check did not finish within their budget.
+    TimedOut { budget_ms: u64 },
 }
 
 /// The outcome of one look at the instance.
@@ -80,7 +102,14 @@ impl fmt::Display for Decision {
     }
 }
 
-pub fn verdict(checks: &Checks, elapsed: Duration, settings: &Settings) -> Verdict {
+/// `elapsed`: since the lifecycle action started.
+pub fn verdict(look: &Look, elapsed: Duration, settings: &Settings) -> Verdict {
+    let checks = match look {
+        Look::Answered(checks) => checks,
+        Look::TimedOut { budget_ms } => {
+            return Verdict::Warming(vec![format!("the checks did not answer within {budget_ms} ms (AWS slow or throttled)")])
+        }
+    };
     let mut warming = Vec::new();
     match &checks.bootstrap {
         BootstrapCheck::Failed => {
@@ -97,35 +126,52 @@ pub fn verdict(checks: &Checks, elapsed: Duration, settings: &Settings) -> Verdi
         _ => {}
     }
     match &checks.instance {
-        InstanceCheck::Gone { state } => return Verdict::Unhealthy(format!("the instance is {state}")),
-        InstanceCheck::NotFound => return Verdict::Unhealthy("EC2 does not know the instance".into()),
+        InstanceCheck::Gone { state } => return Verdict::Unhealthy(format!("the instance is {}", state.as_str())),
+        // Right after launch EC2 may not list the instance yet: that is not a verdict.
+        InstanceCheck::NotFound if elapsed < settings.not_found_grace => warming.push(format!(
+            "EC2 does not list the instance yet (eventual consistency; waiting up to {} s)",
+            settings.not_found_grace.as_secs()
+        )),
+        InstanceCheck::NotFound => {
+            return Verdict::Unhealthy(format!(
+                "EC2 still does not know the instance {} s after its launch",
+                elapsed.as_secs()
+            ))
+        }
         InstanceCheck::Pending => warming.push("the instance is pending".into()),
         InstanceCheck::Running { instance_status, system_status } => {
             for (what, status) in [("instance", instance_status), ("system", system_status)] {
-                match status.as_str() {
-                    "ok" => {}
-                    "impaired" => return Verdict::Unhealthy(format!("EC2 {what} status check is impaired")),
-                    other => warming.push(format!("EC2 {what} status is {other}")),
+                match status {
+                    SummaryStatus::Ok => {}
+                    SummaryStatus::Impaired => return Verdict::Unhealthy(format!("EC2 {what} status check is impaired")),
+                    SummaryStatus::Initializing | SummaryStatus::InsufficientData | SummaryStatus::NotApplicable => {
+                        warming.push(format!("EC2 {what} status is {}", status.as_str()))
+                    }
+                    // A status this build does not know: not a reason to abandon.
+                    other => warming.push(format!("EC2 {what} status is {}", other.as_str())),
                 }
             }
         }
     }
     if settings.check_targets {
         for target in &checks.targets {
-            let reason = target.reason.as_deref().unwrap_or("no reason given");
-            match target.state.as_str() {
-                "healthy" => {}
+            let reason = target.reason.as_ref().map_or("no reason given", |r| r.as_str());
+            let in_group = format!("in {} ({reason})", target.target_group);
+            match &target.state {
+                TargetHealthStateEnum::Healthy => {}
                 // Auto Scaling registers an instance with its target groups only after the
                 // launch hook completes: not being registered yet is the normal case here.
-                "unused" if target.reason.as_deref() == Some("Target.NotRegistered") => {}
-                "unhealthy" if elapsed >= settings.target_grace => {
-                    return Verdict::Unhealthy(format!(
-                        "unhealthy in {} ({reason}) after the {} s grace period",
-                        target.target_group,
-                        settings.target_grace.as_secs()
-                    ))
+                TargetHealthStateEnum::Unused if target.reason == Some(TargetHealthReasonEnum::NotRegistered) => {}
+                TargetHealthStateEnum::Unhealthy if elapsed >= settings.target_grace => {
+                    return Verdict::Unhealthy(format!("unhealthy {in_group} after the {} s grace period", settings.target_grace.as_secs()))
                 }
-                state => warming.push(format!("{state} in {} ({reason})", target.target_group)),
+                TargetHealthStateEnum::Unhealthy
+                | TargetHealthStateEnum::Initial
+                | TargetHealthStateEnum::Draining
+                | TargetHealthStateEnum::UnhealthyDraining
+                | TargetHealthStateEnum::Unavailable
+                | TargetHealthStateEnum::Unused => warming.push(format!("{} {in_group}", target.state.as_str())),
+                other => warming.push(format!("{} {in_group}", other.as_str())),
             }
         }
     }
@@ -136,17 +182,55 @@ pub fn verdict(checks: &Checks, elapsed: Duration, settings: &Settings) -> Verdi
 }
 
 /// The decision, with the maximum wait applied: an instance is never left waiting past it.
-pub fn decide(checks: &Checks, elapsed: Duration, settings: &Settings) -> Decision {
-    match verdict(checks, elapsed, settings) {
+/// `max_wait` is the settings' bound already clamped to what Auto Scaling allows.
+pub fn decide(look: &Look, elapsed: Duration, max_wait: Duration, settings: &Settings) -> Decision {
+    match verdict(look, elapsed, settings) {
         Verdict::Healthy => Decision::Continue,
         Verdict::Unhealthy(reason) => Decision::Abandon(reason),
-        Verdict::Warming(reasons) if elapsed >= settings.max_wait => Decision::Abandon(format!(
+        Verdict::Warming(reasons) if elapsed >= max_wait => Decision::Abandon(format!(
             "still not healthy after {} s (maximum wait {} s): {}",
             elapsed.as_secs(),
-            settings.max_wait.as_secs(),
+            max_wait.as_secs(),
             reasons.join("; ")
         )),
         Verdict::Warming(reasons) => Decision::Wait(reasons),
+    }
+}
+
+fn as_str<S: Serializer, T: AsStr>(value: &T, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(value.text())
+}
+
+fn opt_as_str<S: Serializer, T: AsStr>(value: &Option<T>, serializer: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(v) => serializer.serialize_str(v.text()),
+        None => serializer.serialize_none(),
+    }
+}
+
+/// The SDK enums' AWS spelling, for the decision log.
+trait AsStr {
+    fn text(&self) -> &str;
+}
+
+impl AsStr for SummaryStatus {
+    fn text(&self) -> &str {
+        self.as_str()
+    }
+}
+impl AsStr for InstanceStateName {
+    fn text(&self) -> &str {
+        self.as_str()
+    }
+}
+impl AsStr for TargetHealthStateEnum {
+    fn text(&self) -> &str {
+        self.as_str()
+    }
+}
+impl AsStr for TargetHealthReasonEnum {
+    fn text(&self) -> &str {
+        self.as_str()
     }
 }
 
@@ -156,11 +240,24 @@ mod tests {
 
     fn healthy() -> Checks {
         Checks {
-            instance: InstanceCheck::Running { instance_status: "ok".into(), system_status: "ok".into() },
-            targets: vec![TargetCheck { target_group: "tg-web".into(), state: "healthy".into(), reason: None }],
+            instance: running(SummaryStatus::Ok, SummaryStatus::Ok),
+            targets: vec![target("tg-web", TargetHealthStateEnum::Healthy, None)],
             http: HttpCheckResult::Passed { status: 200 },
             bootstrap: BootstrapCheck::Complete,
         }
+    }
+
+    fn running(instance_status: SummaryStatus, system_status: SummaryStatus) -> InstanceCheck {
+        InstanceCheck::Running { instance_status, system_status }
+    }
+
+    fn target(group: &str, state: TargetHealthStateEnum, reason: Option<TargetHealthReasonEnum>) -> TargetCheck {
+        TargetCheck { target_group: group.into(), state, reason }
+    }
+
+    /// The decision for `checks` with the default settings and maximum wait.
+    fn decide(checks: &Checks, elapsed: Duration, settings: &Settings) -> Decision {
+        super::decide(&Look::Answered(checks.clone()), elapsed, settings.max_wait, settings)
     }
 
     fn secs(s: u64) -> Duration {
@@ -179,22 +276,69 @@ mod tests {
     }
 
     #[test]
-    fn a_gone_or_unknown_instance_abandons() {
-        let gone = Checks { instance: InstanceCheck::Gone { state: "terminated".into() }, ..healthy() };
+    fn a_gone_instance_abandons() {
+        let gone = Checks { instance: InstanceCheck::Gone { state: InstanceStateName::Terminated }, ..healthy() };
         assert_eq!(decide(&gone, secs(1), &Settings::default()), Decision::Abandon("the instance is terminated".into()));
+    }
+
+    #[test]
+    fn an_instance_ec2_does_not_list_yet_waits_through_the_grace_then_abandons() {
+        // Finding 2: right after launch, DescribeInstanceStatus may not know the instance.
         let unknown = Checks { instance: InstanceCheck::NotFound, ..healthy() };
-        assert!(matches!(decide(&unknown, secs(1), &Settings::default()), Decision::Abandon(_)));
+        let Decision::Wait(reasons) = decide(&unknown, secs(1), &Settings::default()) else { panic!() };
+        assert_eq!(reasons, ["EC2 does not list the instance yet (eventual consistency; waiting up to 120 s)"]);
+        assert!(matches!(decide(&unknown, secs(119), &Settings::default()), Decision::Wait(_)));
+        assert_eq!(
+            decide(&unknown, secs(120), &Settings::default()),
+            Decision::Abandon("EC2 still does not know the instance 120 s after its launch".into())
+        );
+    }
+
+    #[test]
+    fn a_look_that_timed_out_waits_and_counts_toward_the_maximum() {
+        let look = Look::TimedOut { budget_ms: 5000 };
+        assert_eq!(
+            super::decide(&look, secs(5), secs(900), &Settings::default()),
+            Decision::Wait(vec!["the checks did not answer within 5000 ms (AWS slow or throttled)".into()])
+        );
+        assert!(matches!(super::decide(&look, secs(900), secs(900), &Settings::default()), Decision::Abandon(_)));
+    }
+
+    #[test]
+    fn the_clamped_maximum_wait_is_the_one_applied() {
+        let checks = Checks { instance: InstanceCheck::Pending, ..healthy() };
+        let Decision::Abandon(reason) = super::decide(&Look::Answered(checks), secs(300), secs(300), &Settings::default()) else { panic!() };
+        assert!(reason.contains("(maximum wait 300 s)"), "{reason}");
+    }
+
+    #[test]
+    fn unknown_status_values_wait_rather_than_abandon() {
+        let checks = Checks { instance: running(SummaryStatus::from("degraded"), SummaryStatus::NotApplicable), ..healthy() };
+        assert_eq!(
+            decide(&checks, secs(1), &Settings::default()),
+            Decision::Wait(vec!["EC2 instance status is degraded".into(), "EC2 system status is not-applicable".into()])
+        );
+        let odd = Checks { targets: vec![target("tg", TargetHealthStateEnum::from("paused"), None)], ..healthy() };
+        assert_eq!(decide(&odd, secs(1), &Settings::default()), Decision::Wait(vec!["paused in tg (no reason given)".into()]));
+    }
+
+    #[test]
+    fn the_checks_serialise_with_aws_spellings_for_the_decision_log() {
+        let json = serde_json::to_value(Look::Answered(Checks { targets: vec![target("tg", TargetHealthStateEnum::Unused, Some(TargetHealthReasonEnum::NotRegistered))], ..healthy() })).unwrap();
+        assert_eq!(json["instance"], serde_json::json!({"lifecycle": "running", "instance_status": "ok", "system_status": "ok"}));
+        assert_eq!(json["targets"][0], serde_json::json!({"target_group": "tg", "state": "unused", "reason": "Target.NotRegistered"}));
+        assert_eq!(json["look"], "answered");
     }
 
     #[test]
     fn an_impaired_status_check_abandons() {
-        let checks = Checks { instance: InstanceCheck::Running { instance_status: "impaired".into(), system_status: "ok".into() }, ..healthy() };
+        let checks = Checks { instance: running(SummaryStatus::Impaired, SummaryStatus::Ok), ..healthy() };
         assert_eq!(decide(&checks, secs(1), &Settings::default()), Decision::Abandon("EC2 instance status check is impaired".into()));
     }
 
     #[test]
     fn initializing_status_waits_and_names_what_is_pending() {
-        let checks = Checks { instance: InstanceCheck::Running { instance_status: "initializing".into(), system_status: "ok".into() }, ..healthy() };
+        let checks = Checks { instance: running(SummaryStatus::Initializing, SummaryStatus::Ok), ..healthy() };
         assert_eq!(decide(&checks, secs(10), &Settings::default()), Decision::Wait(vec!["EC2 instance status is initializing".into()]));
     }
 
@@ -208,7 +352,7 @@ mod tests {
     #[test]
     fn an_unhealthy_target_waits_through_its_grace_period_then_abandons() {
         let checks = Checks {
-            targets: vec![TargetCheck { target_group: "tg-web".into(), state: "unhealthy".into(), reason: Some("Target.FailedHealthChecks".into()) }],
+            targets: vec![target("tg-web", TargetHealthStateEnum::Unhealthy, Some(TargetHealthReasonEnum::FailedHealthChecks))],
             ..healthy()
         };
         assert!(matches!(decide(&checks, secs(299), &Settings::default()), Decision::Wait(_)));
@@ -219,17 +363,17 @@ mod tests {
     #[test]
     fn a_target_not_yet_registered_does_not_block_a_launch() {
         let checks = Checks {
-            targets: vec![TargetCheck { target_group: "tg-web".into(), state: "unused".into(), reason: Some("Target.NotRegistered".into()) }],
+            targets: vec![target("tg-web", TargetHealthStateEnum::Unused, Some(TargetHealthReasonEnum::NotRegistered))],
             ..healthy()
         };
         assert_eq!(decide(&checks, secs(5), &Settings::default()), Decision::Continue);
-        let initial = Checks { targets: vec![TargetCheck { target_group: "tg".into(), state: "initial".into(), reason: Some("Elb.InitialHealthChecking".into()) }], ..healthy() };
+        let initial = Checks { targets: vec![target("tg", TargetHealthStateEnum::Initial, Some(TargetHealthReasonEnum::InitialHealthChecking))], ..healthy() };
         assert!(matches!(decide(&initial, secs(5), &Settings::default()), Decision::Wait(_)));
     }
 
     #[test]
     fn target_checks_can_be_switched_off() {
-        let checks = Checks { targets: vec![TargetCheck { target_group: "tg".into(), state: "unhealthy".into(), reason: None }], ..healthy() };
+        let checks = Checks { targets: vec![target("tg", TargetHealthStateEnum::Unhealthy, None)], ..healthy() };
         let settings = Settings { check_targets: false, ..Settings::default() };
         assert_eq!(decide(&checks, secs(600), &settings), Decision::Continue);
     }

@@ -47,6 +47,10 @@ pub struct LaunchCheck {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Progress {
+    /// When the action started, fixed by the first invocation: the maximum wait counts from
+    /// here in every later one, whatever the event's `time` says or lacks.
+    #[serde(default)]
+    pub started_at: Option<DateTime<Utc>>,
     pub invocation: u32,
     pub last_heartbeat_at: Option<DateTime<Utc>>,
     pub heartbeats: u32,
@@ -89,7 +93,9 @@ pub fn parse(event: Value, now: DateTime<Utc>) -> Result<Incoming, EventError> {
             .map_err(|e| EventError::NotEventBridge(format!("unreadable continuation: {e}")))?;
         return match parse(continuation.continue_check, now)? {
             Incoming::Launch(mut check) => {
-                check.progress = continuation.progress;
+                // Older continuations carry no start: the event's time (or now) it is.
+                check.started_at = continuation.progress.started_at.unwrap_or(check.started_at);
+                check.progress = Progress { started_at: Some(check.started_at), ..continuation.progress };
                 Ok(Incoming::Launch(check))
             }
             other => Ok(other),
@@ -112,10 +118,12 @@ pub fn parse(event: Value, now: DateTime<Utc>) -> Result<Incoming, EventError> {
     if action.lifecycle_transition != LAUNCHING {
         return Err(EventError::NotLaunching(action.lifecycle_transition));
     }
+    // A missing time, or one ahead of our clock (skew), starts the wait now: never later.
+    let started_at = envelope.time.map_or(now, |t| t.min(now));
     Ok(Incoming::Launch(Box::new(LaunchCheck {
         action,
-        started_at: envelope.time.unwrap_or(now),
-        progress: Progress::default(),
+        started_at,
+        progress: Progress { started_at: Some(started_at), ..Progress::default() },
         original,
     })))
 }
@@ -141,13 +149,33 @@ mod tests {
         let Incoming::Launch(check) = parse(launch(), Utc::now()).unwrap() else { panic!() };
         assert_eq!(check.action.ec2_instance_id, "i-0123456789abcdef0");
         assert_eq!(check.started_at.to_rfc3339(), "2026-11-25T10:00:00+00:00");
-        assert_eq!(check.progress, Progress::default());
+        assert_eq!(check.progress, Progress { started_at: Some(check.started_at), ..Progress::default() });
+    }
+
+    #[test]
+    fn the_start_survives_hand_overs_of_an_event_without_a_time() {
+        // Finding 4: each re-parse used to restart the clock at "now".
+        let mut event = launch();
+        event.as_object_mut().unwrap().remove("time");
+        let first_seen = "2026-11-25T10:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        let Incoming::Launch(first) = parse(event, first_seen).unwrap() else { panic!() };
+        assert_eq!(first.started_at, first_seen);
+        let later = first_seen + chrono::Duration::minutes(10);
+        let Incoming::Launch(again) = parse(continuation_payload(&first, &first.progress), later).unwrap() else { panic!() };
+        assert_eq!(again.started_at, first_seen);
+    }
+
+    #[test]
+    fn an_event_time_ahead_of_our_clock_starts_the_wait_now() {
+        let now = "2026-11-25T09:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        let Incoming::Launch(check) = parse(launch(), now).unwrap() else { panic!() };
+        assert_eq!(check.started_at, now, "an hour of skew must not add an hour to the maximum wait");
     }
 
     #[test]
     fn a_continuation_keeps_the_original_action_and_its_progress() {
         let Incoming::Launch(first) = parse(launch(), Utc::now()).unwrap() else { panic!() };
-        let progress = Progress { invocation: 2, last_heartbeat_at: Some(Utc::now()), heartbeats: 3 };
+        let progress = Progress { started_at: Some(first.started_at), invocation: 2, last_heartbeat_at: Some(Utc::now()), heartbeats: 3 };
         let Incoming::Launch(again) = parse(continuation_payload(&first, &progress), Utc::now()).unwrap() else { panic!() };
         assert_eq!(again.action, first.action);
         assert_eq!(again.progress, progress);

@@ -10,11 +10,12 @@ use serde_json::{json, Value};
 use shared::aws::AwsCallError;
 use tracing::{error, info, warn};
 
-use crate::aws::lifecycle::{self, Answered};
+use crate::aws::lifecycle::{self, bounded, Answered};
 use crate::aws::probe::Probe;
+use crate::clock::{Clock, SystemClock};
 use crate::decision::{decide, Decision};
-use crate::event::{continuation_payload, parse, EventError, Incoming, LaunchCheck};
-use crate::schedule::{backoff, fits, heartbeat_due};
+use crate::event::{continuation_payload, parse, EventError, Incoming, LaunchCheck, LifecycleActionDetail, Progress};
+use crate::schedule::{backoff, effective_max_wait, heartbeat_due, longest_sleep, next_look_fits, HAND_OVER_ALLOWANCE};
 use crate::settings::Settings;
 
 #[derive(Debug, thiserror::Error)]
@@ -25,8 +26,12 @@ pub enum HealthError {
     /// DefaultResult is the backstop if every retry fails.
     #[error(transparent)]
     Aws(#[from] AwsCallError),
-    #[error("cannot hand the check over: AWS_LAMBDA_FUNCTION_NAME is not set")]
-    NoFunctionName,
+    /// Too short to wait in: it would hand over without waiting, and the chain would spin.
+    #[error(
+        "the invocation had {had:.1} s, and these settings need at least {needs:.1} s (HEALTH_DEADLINE_MARGIN_SECONDS, one look, HEALTH_FIRST_POLL_SECONDS): \
+         raise the function's Timeout to at least {needs:.0} s (60 s or more recommended)"
+    )]
+    InvocationTooShort { had: f64, needs: f64 },
 }
 
 /// What Lambda records for a failed invocation: a type to alarm on, and the message.
@@ -35,23 +40,24 @@ impl From<HealthError> for lambda_runtime::Diagnostic {
         let error_type = match &err {
             HealthError::Event(_) => "InvalidLifecycleEvent",
             HealthError::Aws(_) => "AwsCallFailed",
-            HealthError::NoFunctionName => "Misconfigured",
+            HealthError::InvocationTooShort { .. } => "Misconfigured",
         };
         lambda_runtime::Diagnostic { error_type: error_type.into(), error_message: err.to_string() }
     }
 }
 
 #[derive(Clone, Debug)]
-pub struct HealthGate {
+pub struct HealthGate<C: Clock = SystemClock> {
     probe: Probe,
     lambda: aws_sdk_lambda::Client,
     settings: Settings,
     /// This function's own name, for continuing a check in a new invocation.
-    function_name: Option<String>,
+    function_name: String,
+    clock: C,
 }
 
 impl HealthGate {
-    pub fn new(config: &SdkConfig, settings: Settings, function_name: Option<String>) -> Self {
+    pub fn new(config: &SdkConfig, settings: Settings, function_name: String) -> Self {
         Self::from_clients(
             Probe {
                 autoscaling: aws_sdk_autoscaling::Client::new(config),
@@ -61,16 +67,26 @@ impl HealthGate {
             aws_sdk_lambda::Client::new(config),
             settings,
             function_name,
+            SystemClock,
         )
     }
+}
 
-    pub fn from_clients(probe: Probe, lambda: aws_sdk_lambda::Client, settings: Settings, function_name: Option<String>) -> Self {
-        HealthGate { probe, lambda, settings, function_name }
+/// How far one invocation has got with the action.
+struct Waiting {
+    progress: Progress,
+    /// When the last heartbeat call started (or the action did): its timeout runs from there.
+    last_heartbeat: DateTime<Utc>,
+}
+
+impl<C: Clock> HealthGate<C> {
+    pub fn from_clients(probe: Probe, lambda: aws_sdk_lambda::Client, settings: Settings, function_name: String, clock: C) -> Self {
+        HealthGate { probe, lambda, settings, function_name, clock }
     }
 
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, HealthError> {
         let deadline = deadline_of(&event.context);
-        match parse(event.payload, Utc::now()) {
+        match parse(event.payload, self.clock.now()) {
             Err(err) => {
                 // EventBridge retries a failed invocation; the log says what was wrong.
                 error!(error = %err, "lifecycle event rejected");
@@ -90,75 +106,106 @@ impl HealthGate {
             warn!(error = %err, hook = %action.lifecycle_hook_name, "hook metadata ignored; using the function's settings");
             self.settings.clone()
         });
-        let heartbeat_timeout = lifecycle::heartbeat_timeout(&self.probe.autoscaling, action).await?;
+        let had = since(self.clock.now(), deadline);
+        if had < settings.shortest_invocation() {
+            let err = HealthError::InvocationTooShort { had: had.as_secs_f64(), needs: settings.shortest_invocation().as_secs_f64() };
+            error!(error = %err, instance = %action.ec2_instance_id, "function misconfigured; the hook's DefaultResult will decide");
+            return Err(err);
+        }
+        let (call, look_budget) = (settings.call_timeout, settings.look_budget());
+        let heartbeat_timeout = bounded(call, "autoscaling:DescribeLifecycleHooks", lifecycle::heartbeat_timeout(&self.probe.autoscaling, action)).await?;
+        let max_wait = effective_max_wait(settings.max_wait, heartbeat_timeout, look_budget, call);
+        let longest = longest_sleep(heartbeat_timeout, look_budget, call);
         // Read once: the group's target groups do not change while one instance launches.
         let target_groups = if settings.check_targets {
-            self.probe.target_groups(&action.auto_scaling_group_name).await?
+            bounded(call, "autoscaling:DescribeAutoScalingGroups", self.probe.target_groups(&action.auto_scaling_group_name)).await?
         } else {
             Vec::new()
         };
         let mut progress = check.progress.clone();
         progress.invocation += 1;
-        let mut last_heartbeat = progress.last_heartbeat_at.unwrap_or(check.started_at);
-        let mut attempt = 0;
-        loop {
-            let checks = self.probe.look(&action.ec2_instance_id, &target_groups, &settings).await?;
-            let now = Utc::now();
+        let mut waiting = Waiting { last_heartbeat: progress.last_heartbeat_at.unwrap_or(check.started_at), progress };
+        let mut private_ip = None;
+        for attempt in 0.. {
+            let look = self.probe.look(&action.ec2_instance_id, &target_groups, &settings, &mut private_ip).await?;
+            let now = self.clock.now();
             let elapsed = since(check.started_at, now);
-            let decision = decide(&checks, elapsed, &settings);
-            let (result, reason) = match &decision {
+            let (result, reason) = match decide(&look, elapsed, max_wait, &settings) {
                 Decision::Continue => ("CONTINUE", "every required check passed".to_owned()),
-                Decision::Abandon(reason) => ("ABANDON", reason.clone()),
+                Decision::Abandon(reason) => ("ABANDON", reason),
                 Decision::Wait(reasons) => {
+                    // Never past the maximum wait, never so long a heartbeat could lapse.
                     let sleep = backoff(attempt, settings.first_poll, settings.max_poll, fastrand::f64())
-                        .min(settings.max_wait.saturating_sub(elapsed) + Duration::from_millis(100));
-                    attempt += 1;
-                    if !fits(since(now, deadline), sleep, settings.deadline_margin) {
-                        return self.hand_over(&check, progress, reasons).await;
+                        .min(longest)
+                        .min(max_wait.saturating_sub(elapsed) + Duration::from_millis(100));
+                    let remaining = since(now, deadline);
+                    if !next_look_fits(remaining, sleep, look_budget, settings.deadline_margin) {
+                        // Wait what still fits here, then let a new invocation look next.
+                        let fit = remaining.saturating_sub(settings.deadline_margin).min(sleep);
+                        return self.hand_over(&check, waiting, fit, &reasons, heartbeat_timeout, &settings).await;
                     }
-                    if heartbeat_due(since(last_heartbeat, now), sleep, heartbeat_timeout) {
-                        if lifecycle::heartbeat(&self.probe.autoscaling, action).await? == Answered::AlreadyClosed {
-                            return Ok(already_closed(action.ec2_instance_id.as_str()));
-                        }
-                        last_heartbeat = Utc::now();
-                        progress.heartbeats += 1;
-                        progress.last_heartbeat_at = Some(last_heartbeat);
+                    if heartbeat_due(since(waiting.last_heartbeat, now), sleep + look_budget, call, heartbeat_timeout)
+                        && self.heartbeat(action, &mut waiting, call).await? == Answered::AlreadyClosed
+                    {
+                        return Ok(already_closed(&action.ec2_instance_id));
                     }
                     info!(instance = %action.ec2_instance_id, waiting_on = ?reasons, sleep_ms = sleep.as_millis() as u64, "instance still warming");
-                    tokio::time::sleep(sleep).await;
+                    self.clock.sleep(sleep).await;
                     continue;
                 }
             };
-            let answered = lifecycle::complete(&self.probe.autoscaling, action, result).await?;
+            let answered = bounded(call, "autoscaling:CompleteLifecycleAction", lifecycle::complete(&self.probe.autoscaling, action, result)).await?;
             info!(
                 instance = %action.ec2_instance_id,
                 group = %action.auto_scaling_group_name,
                 hook = %action.lifecycle_hook_name,
                 result,
                 reason = %reason,
-                checks = %serde_json::to_string(&checks).unwrap_or_default(),
+                checks = %serde_json::to_string(&look).unwrap_or_default(),
                 elapsed_s = elapsed.as_secs(),
-                invocation = progress.invocation,
-                heartbeats = progress.heartbeats,
+                invocation = waiting.progress.invocation,
+                heartbeats = waiting.progress.heartbeats,
                 already_closed = answered == Answered::AlreadyClosed,
                 "lifecycle decision"
             );
             return Ok(json!({"result": result, "reason": reason, "alreadyClosed": answered == Answered::AlreadyClosed}));
         }
+        unreachable!("the loop returns")
     }
 
-    /// The invocation's time is running out: extend the hook, and continue in a new
-    /// invocation of this function with the same event and the progress so far.
-    async fn hand_over(&self, check: &LaunchCheck, mut progress: crate::event::Progress, reasons: &[String]) -> Result<Value, HealthError> {
+    async fn heartbeat(&self, action: &LifecycleActionDetail, waiting: &mut Waiting, call: Duration) -> Result<Answered, HealthError> {
+        let sent_at = self.clock.now();
+        let answered = bounded(call, "autoscaling:RecordLifecycleActionHeartbeat", lifecycle::heartbeat(&self.probe.autoscaling, action)).await?;
+        waiting.last_heartbeat = sent_at;
+        waiting.progress.heartbeats += 1;
+        waiting.progress.last_heartbeat_at = Some(sent_at);
+        Ok(answered)
+    }
+
+    /// The invocation's time is running out: wait what fits, keep the action alive until the
+    /// next invocation can look (only if it would not live that long anyway), and continue
+    /// in a new invocation of this function with the same event and the progress so far.
+    async fn hand_over(
+        &self,
+        check: &LaunchCheck,
+        mut waiting: Waiting,
+        fit: Duration,
+        reasons: &[String],
+        heartbeat_timeout: Duration,
+        settings: &Settings,
+    ) -> Result<Value, HealthError> {
         let action = &check.action;
-        if lifecycle::heartbeat(&self.probe.autoscaling, action).await? == Answered::AlreadyClosed {
+        let call = settings.call_timeout;
+        let next_chance = fit + HAND_OVER_ALLOWANCE + settings.look_budget();
+        if heartbeat_due(since(waiting.last_heartbeat, self.clock.now()), next_chance, call, heartbeat_timeout)
+            && self.heartbeat(action, &mut waiting, call).await? == Answered::AlreadyClosed
+        {
             return Ok(already_closed(&action.ec2_instance_id));
         }
-        progress.heartbeats += 1;
-        progress.last_heartbeat_at = Some(Utc::now());
-        let function = self.function_name.as_deref().ok_or(HealthError::NoFunctionName)?;
-        lifecycle::continue_in_new_invocation(&self.lambda, function, &continuation_payload(check, &progress)).await?;
-        info!(instance = %action.ec2_instance_id, invocation = progress.invocation, waiting_on = ?reasons, "check continues in a new invocation");
+        self.clock.sleep(fit).await;
+        let payload = continuation_payload(check, &waiting.progress);
+        bounded(call, "lambda:InvokeFunction", lifecycle::continue_in_new_invocation(&self.lambda, &self.function_name, &payload)).await?;
+        info!(instance = %action.ec2_instance_id, invocation = waiting.progress.invocation, waited_ms = fit.as_millis() as u64, waiting_on = ?reasons, "check continues in a new invocation");
         Ok(json!({"result": "CONTINUED_IN_NEW_INVOCATION", "waitingOn": reasons}))
     }
 }
@@ -173,5 +220,5 @@ fn since(earlier: DateTime<Utc>, later: DateTime<Utc>) -> Duration {
 }
 
 fn deadline_of(context: &lambda_runtime::Context) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(i64::try_from(context.deadline).unwrap_or(i64::MAX)).unwrap_or_else(Utc::now)
+    DateTime::from_timestamp_millis(i64::try_from(context.deadline).unwrap_or(i64::MAX)).unwrap_or(DateTime::<Utc>::MAX_UTC)
 }

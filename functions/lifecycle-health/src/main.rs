@@ -9,8 +9,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     // A bad setting stops the function at init: every event then fails loudly, and the
     // hook's DefaultResult applies, rather than checks running with a guessed meaning.
     let settings = Settings::from_vars(|key| std::env::var(key).ok())?;
+    // Long checks continue in a new invocation of this function: know its name before the
+    // first heartbeat, not after.
+    let function_name = std::env::var("AWS_LAMBDA_FUNCTION_NAME")
+        .map_err(|_| "AWS_LAMBDA_FUNCTION_NAME is not set; lifecycle-health hands long checks over to a new invocation of itself")?;
     let config = shared::aws::load_config().await;
-    let gate = HealthGate::new(&config, settings, std::env::var("AWS_LAMBDA_FUNCTION_NAME").ok());
+    let gate = HealthGate::new(&config, settings, function_name);
     let gate = &gate;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move { gate.handle(event).await })).await
 }

@@ -20,8 +20,19 @@ pub struct Settings {
     /// Time kept free at the end of an invocation to report and hand over.
     pub deadline_margin: Duration,
     pub first_poll: Duration,
+    /// Upper bound on the wait between looks; capped further per hook so that heartbeats
+    /// never lapse (see [`crate::schedule`]).
     pub max_poll: Duration,
+    /// EC2 may not list an instance for a while after launch (eventual consistency); within
+    /// this time since the action started, "not found" means "not yet".
+    pub not_found_grace: Duration,
+    /// The longest one AWS call (a heartbeat, the completion, the hand-over) may take; the
+    /// AWS calls of one look share one such allowance.
+    pub call_timeout: Duration,
 }
+
+/// The shortest heartbeat timeout a lifecycle hook can have (AWS's minimum).
+pub const SHORTEST_HOOK: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpCheck {
@@ -42,6 +53,8 @@ impl Default for Settings {
             deadline_margin: Duration::from_secs(10),
             first_poll: Duration::from_secs(5),
             max_poll: Duration::from_secs(30),
+            not_found_grace: Duration::from_secs(120),
+            call_timeout: Duration::from_secs(3),
         }
     }
 }
@@ -94,6 +107,11 @@ impl Settings {
         if let Some(d) = seconds("HEALTH_DEADLINE_MARGIN_SECONDS")? { s.deadline_margin = d; }
         if let Some(d) = seconds("HEALTH_FIRST_POLL_SECONDS")? { s.first_poll = d; }
         if let Some(d) = seconds("HEALTH_MAX_POLL_SECONDS")? { s.max_poll = d; }
+        if let Some(d) = seconds("HEALTH_NOT_FOUND_GRACE_SECONDS")? { s.not_found_grace = d; }
+        if let Some(ms) = var("HEALTH_AWS_CALL_TIMEOUT_MS") {
+            let ms = ms.trim().parse::<u64>().map_err(|_| env_error("HEALTH_AWS_CALL_TIMEOUT_MS", "milliseconds", &ms))?;
+            s.call_timeout = Duration::from_millis(ms);
+        }
         if let Some(b) = flag("HEALTH_CHECK_TARGETS")? { s.check_targets = b; }
         if let Some(b) = flag("HEALTH_REQUIRE_BOOTSTRAP_COMPLETE")? { s.require_bootstrap_complete = b; }
         if let Some(tag) = var("HEALTH_BOOTSTRAP_TAG").filter(|t| !t.trim().is_empty()) { s.bootstrap_tag = tag; }
@@ -106,7 +124,55 @@ impl Settings {
                 timeout: Duration::from_millis(timeout_ms.unwrap_or(2000)),
             });
         }
+        s.validate("environment variable")?;
         Ok(s)
+    }
+
+    /// The worst case of one look: the AWS calls' shared allowance, then the HTTP check.
+    pub fn look_budget(&self) -> Duration {
+        self.call_timeout + self.http.as_ref().map_or(Duration::ZERO, |h| h.timeout)
+    }
+
+    /// The shortest invocation that can do useful work: one look, the first poll's wait, and
+    /// the margin to answer or hand over. A shorter one would hand over without waiting, and
+    /// the chain of invocations would spin.
+    pub fn shortest_invocation(&self) -> Duration {
+        self.deadline_margin + self.look_budget() + self.first_poll
+    }
+
+    /// Rejects settings under which a wait could spin or a heartbeat could lapse, naming the
+    /// setting and the figures.
+    fn validate(&self, source_name: &'static str) -> Result<(), SettingsError> {
+        let fail = |key: &str, reason: String| Err(SettingsError { source_name, key: key.into(), reason });
+        if self.first_poll.is_zero() {
+            return fail("HEALTH_FIRST_POLL_SECONDS", "must be at least 1: with 0 the function would look again without pausing".into());
+        }
+        if self.max_poll < self.first_poll {
+            return fail("HEALTH_MAX_POLL_SECONDS", format!("{} s is below HEALTH_FIRST_POLL_SECONDS ({} s)", self.max_poll.as_secs(), self.first_poll.as_secs()));
+        }
+        if self.call_timeout.is_zero() {
+            return fail("HEALTH_AWS_CALL_TIMEOUT_MS", "must be above 0".into());
+        }
+        let hand_over = 2 * self.call_timeout;
+        if self.deadline_margin < hand_over {
+            return fail(
+                "HEALTH_DEADLINE_MARGIN_SECONDS",
+                format!("{} s cannot fit a heartbeat and a hand-over of {} ms each; use at least {} s", self.deadline_margin.as_secs_f64(), self.call_timeout.as_millis(), hand_over.as_secs_f64().ceil()),
+            );
+        }
+        // Against the shortest legal hook: a heartbeat, the first wait, a look and the next
+        // heartbeat must fit well inside 30 s, or some hook could time out while we wait.
+        let room = crate::schedule::longest_sleep(SHORTEST_HOOK, self.look_budget(), self.call_timeout);
+        if room < self.first_poll {
+            return fail(
+                if self.http.is_some() { "HEALTH_HTTP_TIMEOUT_MS" } else { "HEALTH_AWS_CALL_TIMEOUT_MS" },
+                format!(
+                    "one look may take {:.1} s, which with {:.1} s heartbeat calls leaves {:.1} s to wait inside a {} s hook, less than HEALTH_FIRST_POLL_SECONDS ({} s); shorten the timeouts",
+                    self.look_budget().as_secs_f64(), self.call_timeout.as_secs_f64(), room.as_secs_f64(), SHORTEST_HOOK.as_secs(), self.first_poll.as_secs()
+                ),
+            );
+        }
+        Ok(())
     }
 
     /// Applies the hook's NotificationMetadata, when it is a JSON object of our keys. Other
@@ -131,6 +197,7 @@ impl Settings {
                 timeout: http.timeout_ms.map(Duration::from_millis).or(defaults.map(|d| d.timeout)).unwrap_or(Duration::from_secs(2)),
             });
         }
+        s.validate("NotificationMetadata")?;
         Ok(s)
     }
 }
@@ -174,6 +241,36 @@ mod tests {
     fn a_bad_variable_is_named_with_what_was_expected() {
         let err = Settings::from_vars(vars(&[("HEALTH_HTTP_PORT", "http")])).unwrap_err();
         assert_eq!(err.to_string(), "environment variable `HEALTH_HTTP_PORT`: expected a TCP port, got `http`");
+    }
+
+    #[test]
+    fn settings_that_would_spin_or_let_a_heartbeat_lapse_are_rejected_naming_the_figures() {
+        let err = Settings::from_vars(vars(&[("HEALTH_FIRST_POLL_SECONDS", "0")])).unwrap_err();
+        assert!(err.to_string().contains("`HEALTH_FIRST_POLL_SECONDS`: must be at least 1"), "{err}");
+        let err = Settings::from_vars(vars(&[("HEALTH_FIRST_POLL_SECONDS", "20"), ("HEALTH_MAX_POLL_SECONDS", "10")])).unwrap_err();
+        assert!(err.to_string().contains("10 s is below HEALTH_FIRST_POLL_SECONDS (20 s)"), "{err}");
+        let err = Settings::from_vars(vars(&[("HEALTH_DEADLINE_MARGIN_SECONDS", "5")])).unwrap_err();
+        assert!(err.to_string().contains("use at least 6 s"), "{err}");
+        let err = Settings::from_vars(vars(&[("HEALTH_HTTP_PORT", "8080"), ("HEALTH_HTTP_TIMEOUT_MS", "9000")])).unwrap_err();
+        assert!(err.to_string().starts_with("environment variable `HEALTH_HTTP_TIMEOUT_MS`: one look may take 12.0 s"), "{err}");
+        let err = Settings::from_vars(vars(&[("HEALTH_AWS_CALL_TIMEOUT_MS", "0")])).unwrap_err();
+        assert!(err.to_string().contains("must be above 0"), "{err}");
+        // The largest first poll that still fits a 30 s hook with the default 3 s calls: 20 − 3 − 6.
+        assert!(Settings::from_vars(vars(&[("HEALTH_FIRST_POLL_SECONDS", "11"), ("HEALTH_MAX_POLL_SECONDS", "60")])).is_ok());
+        assert!(Settings::from_vars(vars(&[("HEALTH_FIRST_POLL_SECONDS", "12"), ("HEALTH_MAX_POLL_SECONDS", "60")])).is_err());
+    }
+
+    #[test]
+    fn the_shortest_invocation_is_a_look_a_first_wait_and_the_margin() {
+        let s = Settings { http: Some(HttpCheck { port: 80, path: "/".into(), timeout: Duration::from_secs(2) }), ..Settings::default() };
+        assert_eq!(s.look_budget(), Duration::from_secs(5));
+        assert_eq!(s.shortest_invocation(), Duration::from_secs(10 + 5 + 5));
+    }
+
+    #[test]
+    fn hook_metadata_that_breaks_the_bounds_is_an_error() {
+        let err = Settings::default().for_hook(Some(r#"{"http": {"port": 80, "timeoutMs": 15000}}"#)).unwrap_err();
+        assert!(err.to_string().starts_with("NotificationMetadata `HEALTH_HTTP_TIMEOUT_MS`"), "{err}");
     }
 
     #[test]

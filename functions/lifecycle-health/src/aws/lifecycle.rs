@@ -1,5 +1,6 @@
 //! Answering the lifecycle action, and handing a check over to a new invocation.
 
+use std::future::Future;
 use std::time::Duration;
 
 use aws_sdk_lambda::primitives::Blob;
@@ -16,6 +17,14 @@ pub enum Answered {
     /// "No active Lifecycle Action found": completed elsewhere, a duplicate delivery, or
     /// timed out. Nothing is left to do.
     AlreadyClosed,
+}
+
+/// `call`, given at most `budget`: a call that hangs (or retries for longer) must not hold up
+/// the heartbeat schedule or the invocation's deadline.
+pub async fn bounded<T>(budget: Duration, operation: &'static str, call: impl Future<Output = Result<T, AwsCallError>>) -> Result<T, AwsCallError> {
+    tokio::time::timeout(budget, call).await.unwrap_or_else(|_| {
+        Err(AwsCallError { operation, code: None, detail: format!("AWS did not answer within {} ms", budget.as_millis()) })
+    })
 }
 
 fn closed_or(err: AwsCallError) -> Result<Answered, AwsCallError> {

@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use aws_sdk_ec2::types::Filter;
-use aws_sdk_elasticloadbalancingv2::types::TargetDescription;
+use aws_sdk_ec2::types::{Filter, InstanceStateName, InstanceStatusSummary, SummaryStatus};
+use aws_sdk_elasticloadbalancingv2::types::{TargetDescription, TargetHealthReasonEnum, TargetHealthStateEnum};
 use shared::aws::AwsCallError;
 
-use crate::decision::{BootstrapCheck, Checks, HttpCheckResult, InstanceCheck, TargetCheck};
+use crate::decision::{BootstrapCheck, Checks, HttpCheckResult, InstanceCheck, Look, TargetCheck};
 use crate::settings::{HttpCheck, Settings};
 
 #[derive(Clone, Debug)]
@@ -18,17 +18,33 @@ pub struct Probe {
 }
 
 impl Probe {
-    /// `target_groups`: the group's, read once per invocation with [`Probe::target_groups`].
-    pub async fn look(&self, instance_id: &str, target_groups: &[String], settings: &Settings) -> Result<Checks, AwsCallError> {
+    /// One look, bounded by the settings' look budget (a look that takes longer is reported
+    /// as timed out, so the heartbeat schedule holds whatever AWS or the instance does).
+    /// `target_groups`: the group's, read once per invocation with [`Probe::target_groups`];
+    /// `private_ip`: filled on the first look that needs it, kept for the invocation.
+    pub async fn look(&self, instance_id: &str, target_groups: &[String], settings: &Settings, private_ip: &mut Option<String>) -> Result<Look, AwsCallError> {
+        let budget = settings.look_budget();
+        match tokio::time::timeout(budget, self.checks(instance_id, target_groups, settings, private_ip)).await {
+            Ok(checks) => checks.map(Look::Answered),
+            Err(_) => Ok(Look::TimedOut { budget_ms: budget.as_millis() as u64 }),
+        }
+    }
+
+    async fn checks(&self, instance_id: &str, target_groups: &[String], settings: &Settings, private_ip: &mut Option<String>) -> Result<Checks, AwsCallError> {
         let instance = self.instance(instance_id).await?;
         let bootstrap = self.bootstrap(instance_id, &settings.bootstrap_tag).await?;
         let targets = if settings.check_targets { self.targets(instance_id, target_groups).await? } else { Vec::new() };
         let http = match (&settings.http, &instance) {
             (None, _) => HttpCheckResult::NotConfigured,
-            (Some(http), InstanceCheck::Running { .. }) => match self.private_ip(instance_id).await? {
-                Some(ip) => http_check(&ip, http).await,
-                None => HttpCheckResult::Failed { detail: "the instance has no private IP yet".into() },
-            },
+            (Some(http), InstanceCheck::Running { .. }) => {
+                if private_ip.is_none() {
+                    *private_ip = self.private_ip(instance_id).await?;
+                }
+                match private_ip.as_deref() {
+                    Some(ip) => http_check(ip, http).await,
+                    None => HttpCheckResult::Failed { detail: "the instance has no private IP yet".into() },
+                }
+            }
             (Some(_), _) => HttpCheckResult::Failed { detail: "the instance is not running yet".into() },
         };
         Ok(Checks { instance, targets, http, bootstrap })
@@ -46,17 +62,14 @@ impl Probe {
         let Some(status) = statuses.instance_statuses().iter().find(|s| s.instance_id() == Some(instance_id)) else {
             return Ok(InstanceCheck::NotFound);
         };
-        let state = status.instance_state().and_then(|s| s.name()).map(|n| n.as_str().to_owned()).unwrap_or_default();
-        let summary = |s: Option<&aws_sdk_ec2::types::InstanceStatusSummary>| {
-            s.and_then(|s| s.status()).map(|s| s.as_str().to_owned()).unwrap_or_else(|| "insufficient-data".into())
-        };
-        Ok(match state.as_str() {
-            "pending" => InstanceCheck::Pending,
-            "running" => InstanceCheck::Running {
+        let summary = |s: Option<&InstanceStatusSummary>| s.and_then(|s| s.status()).cloned().unwrap_or(SummaryStatus::InsufficientData);
+        Ok(match status.instance_state().and_then(|s| s.name()) {
+            None | Some(InstanceStateName::Pending) => InstanceCheck::Pending,
+            Some(InstanceStateName::Running) => InstanceCheck::Running {
                 instance_status: summary(status.instance_status()),
                 system_status: summary(status.system_status()),
             },
-            _ => InstanceCheck::Gone { state },
+            Some(state) => InstanceCheck::Gone { state: state.clone() },
         })
     }
 
@@ -114,11 +127,12 @@ impl Probe {
                 .map_err(|e| AwsCallError::from_sdk("elasticloadbalancing:DescribeTargetHealth", e))?;
             let found = health.target_health_descriptions().iter().find(|d| d.target().and_then(|t| t.id()) == Some(instance_id));
             let th = found.and_then(|d| d.target_health());
-            checks.push(TargetCheck {
-                target_group: arn.clone(),
-                state: th.and_then(|h| h.state()).map(|s| s.as_str().to_owned()).unwrap_or_else(|| "unused".into()),
-                reason: th.and_then(|h| h.reason()).map(|r| r.as_str().to_owned()),
-            });
+            // Not listed at all: as good as AWS's own "unused / Target.NotRegistered".
+            let (state, reason) = match th {
+                Some(h) => (h.state().cloned().unwrap_or(TargetHealthStateEnum::Unused), h.reason().cloned()),
+                None => (TargetHealthStateEnum::Unused, Some(TargetHealthReasonEnum::NotRegistered)),
+            };
+            checks.push(TargetCheck { target_group: arn.clone(), state, reason });
         }
         Ok(checks)
     }

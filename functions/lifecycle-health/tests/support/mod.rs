@@ -16,7 +16,10 @@ use aws_sdk_elasticloadbalancingv2::types::{TargetDescription, TargetHealth, Tar
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use aws_smithy_runtime_api::http::{Response, StatusCode};
 use aws_smithy_types::body::SdkBody;
+use chrono::{DateTime, Utc};
 use lambda_runtime::{Context, LambdaEvent};
+use lifecycle_health::clock::Clock;
+use std::sync::{Arc, Mutex};
 use lifecycle_health::aws::probe::Probe;
 use lifecycle_health::settings::Settings;
 use lifecycle_health::{HealthError, HealthGate};
@@ -39,8 +42,39 @@ pub fn launch(ago: Duration) -> Value {
     event
 }
 
+/// The function's defaults; time is virtual in these tests (see [`VirtualClock`]).
 pub fn fast() -> Settings {
-    Settings { first_poll: Duration::from_millis(5), max_poll: Duration::from_millis(5), deadline_margin: Duration::from_secs(1), ..Settings::default() }
+    Settings::default()
+}
+
+/// A clock that starts at the real now and moves only when the function sleeps, instantly:
+/// scenarios over minutes run in milliseconds, and every sleep is recorded.
+#[derive(Clone, Debug)]
+pub struct VirtualClock {
+    now: Arc<Mutex<DateTime<Utc>>>,
+    pub sleeps: Arc<Mutex<Vec<Duration>>>,
+}
+
+impl VirtualClock {
+    pub fn new() -> Self {
+        VirtualClock { now: Arc::new(Mutex::new(Utc::now())), sleeps: Arc::default() }
+    }
+
+    pub fn slept(&self) -> Duration {
+        self.sleeps.lock().unwrap().iter().sum()
+    }
+}
+
+impl Clock for VirtualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.now.lock().unwrap()
+    }
+
+    fn sleep(&self, duration: Duration) -> impl std::future::Future<Output = ()> + Send {
+        *self.now.lock().unwrap() += chrono::Duration::from_std(duration).unwrap();
+        self.sleeps.lock().unwrap().push(duration);
+        std::future::ready(())
+    }
 }
 
 pub struct Mocks<'a> {
@@ -50,19 +84,28 @@ pub struct Mocks<'a> {
     pub lambda: &'a [&'a Rule],
 }
 
+/// Runs `event` with `remaining` before the invocation's deadline. Each call is answered by
+/// the first of its service's rules that matches and is not used up (looks repeat, and how
+/// many there are depends on the jitter); scenarios assert counts and, where order matters,
+/// the virtual times the rules recorded.
 pub async fn run(event: Value, mocks: Mocks<'_>, settings: Settings, remaining: Duration) -> Result<Value, HealthError> {
+    run_on(&VirtualClock::new(), event, mocks, settings, remaining).await
+}
+
+pub async fn run_on(clock: &VirtualClock, event: Value, mocks: Mocks<'_>, settings: Settings, remaining: Duration) -> Result<Value, HealthError> {
     let gate = HealthGate::from_clients(
         Probe {
-            autoscaling: mock_client!(aws_sdk_autoscaling, RuleMode::Sequential, mocks.autoscaling, |c| c.retry_config(fast_retries())),
-            ec2: mock_client!(aws_sdk_ec2, RuleMode::Sequential, mocks.ec2, |c| c.retry_config(fast_retries())),
-            elb: mock_client!(aws_sdk_elasticloadbalancingv2, RuleMode::Sequential, mocks.elb, |c| c.retry_config(fast_retries())),
+            autoscaling: mock_client!(aws_sdk_autoscaling, RuleMode::MatchAny, mocks.autoscaling, |c| c.retry_config(fast_retries())),
+            ec2: mock_client!(aws_sdk_ec2, RuleMode::MatchAny, mocks.ec2, |c| c.retry_config(fast_retries())),
+            elb: mock_client!(aws_sdk_elasticloadbalancingv2, RuleMode::MatchAny, mocks.elb, |c| c.retry_config(fast_retries())),
         },
-        mock_client!(aws_sdk_lambda, RuleMode::Sequential, mocks.lambda, |c| c.retry_config(fast_retries())),
+        mock_client!(aws_sdk_lambda, RuleMode::MatchAny, mocks.lambda, |c| c.retry_config(fast_retries())),
         settings,
-        Some("lifecycle-health".into()),
+        "lifecycle-health".into(),
+        clock.clone(),
     );
     let mut context = Context::default();
-    context.deadline = u64::try_from((chrono::Utc::now() + chrono::Duration::from_std(remaining).unwrap()).timestamp_millis()).unwrap();
+    context.deadline = u64::try_from((clock.now() + chrono::Duration::from_std(remaining).unwrap()).timestamp_millis()).unwrap();
     gate.handle(LambdaEvent::new(event, context)).await
 }
 
@@ -98,20 +141,47 @@ pub fn heartbeat() -> Rule {
 }
 
 pub fn status(state: InstanceStateName, instance: &'static str, system: &'static str) -> Rule {
-    mock!(aws_sdk_ec2::Client::describe_instance_status)
+    statuses(&[(state, instance, system)])
+}
+
+fn status_output(state: &InstanceStateName, instance: &str, system: &str) -> DescribeInstanceStatusOutput {
+    DescribeInstanceStatusOutput::builder()
+        .instance_statuses(
+            InstanceStatus::builder()
+                .instance_id(INSTANCE)
+                .instance_state(InstanceState::builder().name(state.clone()).build())
+                .instance_status(InstanceStatusSummary::builder().status(SummaryStatus::from(instance)).build())
+                .system_status(InstanceStatusSummary::builder().status(SummaryStatus::from(system)).build())
+                .build(),
+        )
+        .build()
+}
+
+/// One answer per look, the last one repeated.
+pub fn statuses(looks: &[(InstanceStateName, &'static str, &'static str)]) -> Rule {
+    let mut sequence = mock!(aws_sdk_ec2::Client::describe_instance_status)
         .match_requests(|r| r.instance_ids() == [INSTANCE] && r.include_all_instances() == Some(true))
-        .then_output(move || {
-            DescribeInstanceStatusOutput::builder()
-                .instance_statuses(
-                    InstanceStatus::builder()
-                        .instance_id(INSTANCE)
-                        .instance_state(InstanceState::builder().name(state.clone()).build())
-                        .instance_status(InstanceStatusSummary::builder().status(SummaryStatus::from(instance)).build())
-                        .system_status(InstanceStatusSummary::builder().status(SummaryStatus::from(system)).build())
-                        .build(),
-                )
-                .build()
+        .sequence();
+    for (state, instance, system) in looks.iter().cloned() {
+        sequence = sequence.output(move || status_output(&state, instance, system));
+    }
+    sequence.repeatedly().build()
+}
+
+/// EC2 does not know the instance for `looks` looks (eventual consistency), then it runs, ok.
+pub fn unknown_then_ok(looks: usize) -> Rule {
+    mock!(aws_sdk_ec2::Client::describe_instance_status)
+        .sequence()
+        .http_response(|| {
+            Response::new(
+                StatusCode::try_from(400).unwrap(),
+                SdkBody::from(format!("<Response><Errors><Error><Code>InvalidInstanceID.NotFound</Code><Message>The instance ID '{INSTANCE}' does not exist</Message></Error></Errors><RequestID>1</RequestID></Response>")),
+            )
         })
+        .times(looks)
+        .output(|| status_output(&InstanceStateName::Running, "ok", "ok"))
+        .repeatedly()
+        .build()
 }
 
 pub fn tags(bootstrap: Option<&'static str>) -> Rule {
