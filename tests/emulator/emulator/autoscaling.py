@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from moto.autoscaling.models import ASG_NAME_TAG, InstanceState, autoscaling_backends
 from moto.cloudwatch.models import cloudwatch_backends
 
+from . import health
 from .protocol import AwsError, iso, validation
 
 if TYPE_CHECKING:
@@ -329,6 +330,7 @@ class AutoScaling:
                                   protected_from_scale_in=group.new_instances_protected_from_scale_in)
             group.instance_states.append(state)
             self.instance_targets[instance.id] = target.key()
+            health.note_launch(instance.id)
             ids.append(instance.id)
             for hook in hooks:
                 self.hold(refresh, group, hook, instance.id, now)

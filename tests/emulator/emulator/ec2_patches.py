@@ -6,6 +6,10 @@
 - DeleteLaunchTemplateVersions is missing; version numbers are list positions, so a deleted
   version would shift every later number. AWS never reuses or shifts version numbers.
 - DescribeLaunchTemplateVersions returns at most MaxResults (default 15) without a NextToken.
+
+A ClientToken is remembered with the request it came with: the same token with a different
+request answers `IdempotentParameterMismatch`, as EC2 does (Ensuring idempotency, EC2 API
+reference), rather than quietly returning the first version.
 """
 
 from __future__ import annotations
@@ -14,11 +18,14 @@ import copy
 from typing import Any
 
 from moto.core.responses import ActionResult
-from moto.ec2.exceptions import InvalidLaunchTemplateVersionNotFound
+import json
+
+from moto.ec2.exceptions import EC2ClientError, InvalidLaunchTemplateVersionNotFound
 from moto.ec2.models.launch_templates import LaunchTemplate, LaunchTemplateVersion
 from moto.ec2.responses.launch_templates import LaunchTemplates
 
-_client_tokens: dict[tuple[str, str], int] = {}
+# ClientToken → (template id, version number, the request it came with).
+_client_tokens: dict[str, tuple[str, int, str]] = {}
 
 
 def reset() -> None:
@@ -71,18 +78,24 @@ def create_launch_template_version(self: LaunchTemplates) -> ActionResult:
     template = _template(self)
     token = self._get_param("ClientToken")
     self.error_on_dryrun()
-    if token and (template.id, token) in _client_tokens:
-        version = template.get_version(_client_tokens[(template.id, token)])
-        return ActionResult({"LaunchTemplateVersion": _version_result(self, template, version)})
     data = self._get_param("LaunchTemplateData", {})
     source = self._get_param("SourceVersion")
+    request = json.dumps({"template": template.id, "data": data, "source": source,
+                          "description": self._get_param("VersionDescription")}, sort_keys=True, default=str)
+    if token and token in _client_tokens:
+        template_id, number, first_request = _client_tokens[token]
+        if first_request != request:
+            raise EC2ClientError("IdempotentParameterMismatch",
+                                 f"The client token {token} was used for a different request.")
+        version = template.get_version(number)
+        return ActionResult({"LaunchTemplateVersion": _version_result(self, template, version)})
     if source:
         merged = copy.deepcopy(template.get_version(source).data)
         merged.update(data)
         data = merged
     version = template.create_version(data, self._get_param("VersionDescription"))
     if token:
-        _client_tokens[(template.id, token)] = version.number
+        _client_tokens[token] = (template.id, version.number, request)
     return ActionResult({"LaunchTemplateVersion": _version_result(self, template, version)})
 
 

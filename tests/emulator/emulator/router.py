@@ -194,7 +194,10 @@ class Router:
             w.faults.reset()
             return {"ok": True}
         if route == ("POST", "/health/instance"):
-            health.set_instance(spec["instanceId"], spec["status"], spec.get("systemStatus"))
+            health.set_instance(spec["instanceId"], spec["status"], spec.get("systemStatus"), spec.get("forSeconds"))
+            return {"ok": True}
+        if route == ("POST", "/ec2/visibility"):
+            health.set_visibility_delay(float(spec["delaySeconds"]))
             return {"ok": True}
         if route == ("POST", "/health/target"):
             health.set_target(spec["targetGroupArn"], spec["instanceId"], spec["state"], spec.get("reason"))

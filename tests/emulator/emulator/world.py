@@ -19,6 +19,7 @@ class World:
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.clock = Clock()
+        health.now = self.clock.now
         self.events = EventBus()
         self.faults = Faults()
         self.autoscaling = AutoScaling(self)

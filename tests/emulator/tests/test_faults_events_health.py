@@ -128,3 +128,49 @@ def test_launch_template_versions_are_paginated_and_client_tokens_are_idempotent
     again = [ec2.create_launch_template_version(LaunchTemplateId=group["template_id"], SourceVersion="1", ClientToken="job-1",
                                                 LaunchTemplateData={})["LaunchTemplateVersion"]["VersionNumber"] for _ in range(2)]
     assert again == [22, 22]
+
+
+def test_a_client_token_reused_for_a_different_request_is_an_idempotent_parameter_mismatch(aws, control):
+    # EC2 API reference, "Ensuring idempotency": the same token with other parameters is refused.
+    group = make_group(aws, desired=1)
+    ec2 = aws("ec2")
+    first = ec2.create_launch_template_version(LaunchTemplateId=group["template_id"], SourceVersion="1", ClientToken="job-2",
+                                               LaunchTemplateData={"ImageId": "ami-11111111"})
+    code, message, status = error_of(lambda: ec2.create_launch_template_version(
+        LaunchTemplateId=group["template_id"], SourceVersion="1", ClientToken="job-2", LaunchTemplateData={"ImageId": "ami-22222222"}))
+    assert (code, status) == ("IdempotentParameterMismatch", 400)
+    assert "job-2" in message
+    same = ec2.create_launch_template_version(LaunchTemplateId=group["template_id"], SourceVersion="1", ClientToken="job-2",
+                                              LaunchTemplateData={"ImageId": "ami-11111111"})
+    assert same["LaunchTemplateVersion"]["VersionNumber"] == first["LaunchTemplateVersion"]["VersionNumber"]
+
+
+def test_new_instances_can_be_unknown_to_describe_instance_status_for_their_first_seconds(aws, control):
+    # EC2 eventual consistency: right after launch, InvalidInstanceID.NotFound for the new id.
+    control.post("/ec2/visibility", {"delaySeconds": 10})
+    group = make_group(aws, desired=1, hook=True)
+    start(aws, "web", new_version(aws, group["template_id"], "r2"), MinHealthyPercentage=0)
+    control.advance(2)
+    (event,) = control.events("EC2 Instance-launch Lifecycle Action")
+    new = event["detail"]["EC2InstanceId"]
+    ec2 = aws("ec2")
+    code, message, status = error_of(lambda: ec2.describe_instance_status(InstanceIds=[new], IncludeAllInstances=True))
+    assert (code, status) == ("InvalidInstanceID.NotFound", 400)
+    assert new in message
+    listed = [s["InstanceId"] for s in ec2.describe_instance_status(IncludeAllInstances=True)["InstanceStatuses"]]
+    assert new not in listed
+    control.advance(10)
+    (found,) = ec2.describe_instance_status(InstanceIds=[new], IncludeAllInstances=True)["InstanceStatuses"]
+    assert found["InstanceId"] == new
+
+
+def test_an_instance_status_can_be_set_for_a_while_then_returns_to_ok(aws, control):
+    make_group(aws, desired=1)
+    (instance,) = [i["InstanceId"] for i in instances(aws, "web")]
+    control.post("/health/instance", {"instanceId": instance, "status": "initializing", "forSeconds": 30})
+    status = lambda: aws("ec2").describe_instance_status(InstanceIds=[instance])["InstanceStatuses"][0]["InstanceStatus"]["Status"]  # noqa: E731
+    assert status() == "initializing"
+    control.advance(29)
+    assert status() == "initializing"
+    control.advance(1)
+    assert status() == "ok"
