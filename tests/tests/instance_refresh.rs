@@ -257,6 +257,62 @@ async fn old_launch_template_versions_are_pruned_but_protected_ones_kept() {
 }
 
 #[tokio::test]
+async fn pruning_never_deletes_the_version_another_group_on_the_same_template_runs() {
+    // Finding 6: staging and production share one template; production is pinned to 3.
+    let world = World::new().await;
+    let _turn = world.em.exclusive().await;
+    let template = world.group("web-staging", 1, false, false).await;
+    for _ in 0..5 {
+        world
+            .ec2
+            .create_launch_template_version()
+            .launch_template_id(&template)
+            .source_version("1")
+            .launch_template_data(RequestLaunchTemplateData::builder().build())
+            .send()
+            .await
+            .unwrap();
+    }
+    world
+        .autoscaling
+        .create_auto_scaling_group()
+        .auto_scaling_group_name("web-production")
+        .min_size(0)
+        .max_size(2)
+        .desired_capacity(1)
+        .availability_zones("us-east-1a")
+        .launch_template(LaunchTemplateSpecification::builder().launch_template_id(&template).version("3").build())
+        .send()
+        .await
+        .unwrap();
+    let mut p = params("web-staging");
+    p["launchTemplateVersionsToKeep"] = json!(1);
+    let (job, event) = world.job(p);
+    world.invoke(event).await;
+    assert_eq!(world.record(&job)["result"]["kind"], "continuation");
+    let listed = world.ec2.describe_launch_template_versions().launch_template_id(&template).send().await.unwrap();
+    let mut versions: Vec<i64> = listed.launch_template_versions().iter().filter_map(|v| v.version_number()).collect();
+    versions.sort();
+    // 1: the default and staging's current; 3: production's; 7: the new (and latest) one.
+    assert_eq!(versions, vec![1, 3, 7]);
+}
+
+#[tokio::test]
+async fn a_duplicate_delivery_of_an_answered_job_is_done_not_an_invocation_error() {
+    // Finding 10: CodePipeline answers InvalidJobStateException; Lambda must not retry.
+    let world = World::new().await;
+    let _turn = world.em.exclusive().await;
+    world.group("web-twice", 1, false, false).await;
+    let (job, event) = world.job(params("web-twice"));
+    world.invoke(event.clone()).await;
+    assert_eq!(world.record(&job)["result"]["kind"], "continuation");
+    run_job(&world.reporter, invocation(event, Duration::from_secs(60)), |job, fallback| world.action.handle(job, fallback))
+        .await
+        .expect("the second delivery ends quietly");
+    assert_eq!(world.em.get("/refreshes").as_array().unwrap().len(), 1, "and started nothing new");
+}
+
+#[tokio::test]
 async fn throttling_on_the_wire_is_retried_and_the_refresh_still_succeeds() {
     let world = World::new().await;
     let _turn = world.em.exclusive().await;

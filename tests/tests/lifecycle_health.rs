@@ -10,10 +10,32 @@ use aws_sdk_ec2::types::{LaunchTemplateTagSpecificationRequest, RequestLaunchTem
 use aws_sdk_autoscaling::types::{DesiredConfiguration, LaunchTemplateSpecification, RefreshPreferences};
 use integration_tests::{emulator, launch_template, launching_hook, Emulator};
 use lambda_runtime::{Context, LambdaEvent};
+use chrono::{DateTime, Utc};
 use lifecycle_health::aws::probe::Probe;
+use lifecycle_health::clock::Clock;
 use lifecycle_health::settings::Settings;
 use lifecycle_health::HealthGate;
 use serde_json::{json, Value};
+
+/// The emulator's clock as the function's: sleeping advances it second by second, firing
+/// hook timeouts and refresh steps on the way, so the function's waits and Auto Scaling's
+/// timers run on one clock (review finding 12).
+#[derive(Clone, Copy)]
+struct EmulatorClock(&'static Emulator);
+
+impl Clock for EmulatorClock {
+    fn now(&self) -> DateTime<Utc> {
+        let seconds = self.0.get("/clock")["now"].as_f64().unwrap();
+        DateTime::from_timestamp_millis((seconds * 1000.0) as i64).unwrap()
+    }
+
+    fn sleep(&self, duration: Duration) -> impl std::future::Future<Output = ()> + Send {
+        let emulator = self.0;
+        async move {
+            emulator.post("/clock/advance", json!({"seconds": duration.as_secs_f64()}));
+        }
+    }
+}
 
 struct World {
     em: &'static Emulator,
@@ -29,7 +51,11 @@ impl World {
         World { em, autoscaling: aws_sdk_autoscaling::Client::new(&config), ec2: aws_sdk_ec2::Client::new(&config), config }
     }
 
-    fn gate(&self, settings: Settings, lambda_endpoint: Option<&str>) -> HealthGate {
+    fn clock(&self) -> EmulatorClock {
+        EmulatorClock(self.em)
+    }
+
+    fn gate(&self, settings: Settings, lambda_endpoint: Option<&str>) -> HealthGate<EmulatorClock> {
         let lambda = aws_sdk_lambda::config::Builder::from(&self.config)
             .endpoint_url(lambda_endpoint.unwrap_or(&self.em.endpoint))
             .build();
@@ -41,13 +67,19 @@ impl World {
             },
             aws_sdk_lambda::Client::from_conf(lambda),
             settings,
-            Some("lifecycle-health".into()),
+            "lifecycle-health".into(),
+            self.clock(),
         )
     }
 
     /// A group of `desired` instances with a launching hook, and a refresh to a new version
     /// started on it; returns the refresh id once the first new instance waits on the hook.
     async fn refresh_with_hook(&self, name: &str, desired: i32, auto_rollback: bool, default_result: &str) -> String {
+        self.refresh_with(name, desired, auto_rollback, default_result, &[]).await
+    }
+
+    /// The same, the group attached to `target_groups`.
+    async fn refresh_with(&self, name: &str, desired: i32, auto_rollback: bool, default_result: &str, target_groups: &[String]) -> String {
         let template_id = launch_template(&self.ec2, &format!("{name}-lt"), &[]).await;
         self.autoscaling
             .create_auto_scaling_group()
@@ -57,6 +89,7 @@ impl World {
             .desired_capacity(desired)
             .availability_zones("us-east-1a")
             .launch_template(LaunchTemplateSpecification::builder().launch_template_id(&template_id).version("1").build())
+            .set_target_group_arns((!target_groups.is_empty()).then(|| target_groups.to_vec()))
             .send()
             .await
             .unwrap();
@@ -112,24 +145,25 @@ impl World {
     }
 }
 
+/// An invocation with `remaining` before its deadline, on the emulator's clock.
 fn invocation(event: Value, remaining: Duration) -> LambdaEvent<Value> {
     let mut context = Context::default();
-    context.deadline = u64::try_from((chrono::Utc::now() + chrono::Duration::from_std(remaining).unwrap()).timestamp_millis()).unwrap();
+    let now = EmulatorClock(emulator()).now();
+    context.deadline = u64::try_from((now + chrono::Duration::from_std(remaining).unwrap()).timestamp_millis()).unwrap();
     LambdaEvent::new(event, context)
 }
 
+/// The function's defaults (5 s first poll, 30 s maximum poll, 10 s margin), `max_wait_secs`.
 fn quick(max_wait_secs: u64) -> Settings {
-    Settings {
-        max_wait: Duration::from_secs(max_wait_secs),
-        first_poll: Duration::from_millis(200),
-        max_poll: Duration::from_millis(300),
-        deadline_margin: Duration::from_millis(500),
-        ..Settings::default()
-    }
+    Settings { max_wait: Duration::from_secs(max_wait_secs), ..Settings::default() }
+}
+
+fn emulator_seconds(world: &World) -> f64 {
+    world.em.get("/clock")["now"].as_f64().unwrap()
 }
 
 /// Plays the hook's target for every launch event as it appears, until the refresh ends.
-async fn answer_launches(world: &World, gate: &HealthGate, before_each: impl Fn(&str)) {
+async fn answer_launches(world: &World, gate: &HealthGate<EmulatorClock>, before_each: impl Fn(&str)) {
     let mut handled = 0;
     for _ in 0..100 {
         let events = world.launch_events();
@@ -215,29 +249,111 @@ fn invoke_sink() -> (String, Arc<Mutex<Vec<Value>>>) {
 }
 
 #[tokio::test]
-async fn an_instance_that_stays_initializing_gets_heartbeats_and_is_abandoned_at_the_maximum_wait() {
+async fn heartbeats_keep_a_30_second_hook_open_while_the_instance_warms_for_200_seconds() {
+    // Findings 1 and 12: on one clock, a lapse would let the emulator apply ABANDON. Polls
+    // of up to a minute are allowed; against a 30 s hook they must be cut short.
+    let world = World::new().await;
+    let _turn = world.em.exclusive().await;
+    world.refresh_with_hook("web-warming", 1, false, "ABANDON").await;
+    let event = world.launch_events()[0].clone();
+    let token = event["detail"]["LifecycleActionToken"].as_str().unwrap().to_owned();
+    world.em.post("/health/instance", json!({"instanceId": event["detail"]["EC2InstanceId"], "status": "initializing", "forSeconds": 200}));
+    let began = emulator_seconds(&world);
+    let settings = Settings { max_poll: Duration::from_secs(60), ..quick(900) };
+    let out = world.gate(settings, None).handle(invocation(event, Duration::from_secs(900))).await.unwrap();
+    assert_eq!(out["result"], "CONTINUE", "{out}");
+    assert_eq!(out["alreadyClosed"], false, "the action was still open when the function answered");
+    let action = world.action(&token);
+    assert_eq!(action["Result"], "CONTINUE", "{action}");
+    assert!(action["Heartbeats"].as_i64().unwrap() >= 10, "{action}");
+    let waited = emulator_seconds(&world) - began;
+    assert!((200.0..215.0).contains(&waited), "continued soon after the instance became ok: {waited} s");
+}
+
+#[tokio::test]
+async fn a_registered_target_still_unhealthy_after_its_grace_is_abandoned_at_the_grace_not_before() {
+    // Finding 12: elapsed time is real emulator time, so the grace period is seen to pass.
+    let world = World::new().await;
+    let _turn = world.em.exclusive().await;
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&world.config);
+    let vpc = world.ec2.describe_vpcs().send().await.unwrap().vpcs()[0].vpc_id().unwrap().to_owned();
+    let tg = elb
+        .create_target_group()
+        .name("web-grace")
+        .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
+        .port(80)
+        .vpc_id(vpc)
+        .send()
+        .await
+        .unwrap()
+        .target_groups()[0]
+        .target_group_arn()
+        .unwrap()
+        .to_owned();
+    world.refresh_with("web-grace", 1, false, "CONTINUE", std::slice::from_ref(&tg)).await;
+    let event = world.launch_events()[0].clone();
+    let instance = event["detail"]["EC2InstanceId"].as_str().unwrap().to_owned();
+    elb.register_targets()
+        .target_group_arn(&tg)
+        .targets(aws_sdk_elasticloadbalancingv2::types::TargetDescription::builder().id(&instance).port(80).build())
+        .send()
+        .await
+        .unwrap();
+    world.em.post("/health/target", json!({"targetGroupArn": tg, "instanceId": instance, "state": "unhealthy"}));
+    let settings = Settings { target_grace: Duration::from_secs(60), ..quick(900) };
+    let began = emulator_seconds(&world);
+    let out = world.gate(settings, None).handle(invocation(event, Duration::from_secs(900))).await.unwrap();
+    assert_eq!(out["result"], "ABANDON", "{out}");
+    assert!(out["reason"].as_str().unwrap().contains("after the 60 s grace period"), "{out}");
+    let waited = emulator_seconds(&world) - began;
+    assert!((58.0..90.0).contains(&waited), "abandoned once the grace had passed: {waited} s");
+}
+
+#[tokio::test]
+async fn an_instance_ec2_does_not_list_yet_is_waited_for_and_continued() {
+    // Findings 2 and 14: InvalidInstanceID.NotFound for the first 20 s after launch.
+    let world = World::new().await;
+    let _turn = world.em.exclusive().await;
+    world.em.post("/ec2/visibility", json!({"delaySeconds": 20}));
+    world.refresh_with_hook("web-unseen", 1, false, "ABANDON").await;
+    let event = world.launch_events()[0].clone();
+    let out = world.gate(quick(900), None).handle(invocation(event, Duration::from_secs(900))).await.unwrap();
+    assert_eq!(out["result"], "CONTINUE", "{out}");
+}
+
+#[tokio::test]
+async fn an_instance_that_stays_initializing_is_abandoned_at_the_maximum_wait_counted_across_hand_overs() {
+    // Findings 3, 4 and 12: the event carries no time, the first invocation is short; the
+    // second one must still count from the first one's start.
     let world = World::new().await;
     let _turn = world.em.exclusive().await;
     world.refresh_with_hook("web-slow", 1, false, "CONTINUE").await;
-    let event = world.launch_events()[0].clone();
+    let mut event = world.launch_events()[0].clone();
+    event.as_object_mut().unwrap().remove("time");
     let token = event["detail"]["LifecycleActionToken"].as_str().unwrap().to_owned();
     world.em.post("/health/instance", json!({"instanceId": event["detail"]["EC2InstanceId"], "status": "initializing"}));
     let (sink, received) = invoke_sink();
-    let gate = world.gate(quick(4), Some(&sink));
+    let gate = world.gate(quick(120), Some(&sink));
+    let began = emulator_seconds(&world);
 
-    // The first invocation has 2 s: it looks, runs out of time, heartbeats and hands over.
-    let first = gate.handle(invocation(event, Duration::from_secs(2))).await.unwrap();
+    // 30 s: it looks, waits what fits (about 20 s), heartbeats and hands over.
+    let first = gate.handle(invocation(event, Duration::from_secs(30))).await.unwrap();
     assert_eq!(first["result"], "CONTINUED_IN_NEW_INVOCATION");
-    assert_eq!(world.action(&token)["Heartbeats"], 1);
+    let after_first = emulator_seconds(&world) - began;
+    assert!((15.0..=21.0).contains(&after_first), "the first invocation waited what fitted: {after_first} s");
     let handed_over = received.lock().unwrap().first().cloned().expect("the check was handed to a new invocation");
     assert_eq!(handed_over["progress"]["invocation"], 1);
 
-    // The next invocation goes on until the maximum wait, then abandons.
-    let second = gate.handle(invocation(handed_over, Duration::from_secs(60))).await.unwrap();
-    assert_eq!(second["result"], "ABANDON");
-    assert!(second["reason"].as_str().unwrap().contains("EC2 instance status is initializing"), "{second}");
+    // The hand-over took 10 s to start; the next invocation abandons at 120 s from the start.
+    world.em.post("/clock/advance", json!({"seconds": 10}));
+    let second = gate.handle(invocation(handed_over, Duration::from_secs(300))).await.unwrap();
+    assert_eq!(second["result"], "ABANDON", "{second}");
+    assert!(second["reason"].as_str().unwrap().contains("(maximum wait 120 s): EC2 instance status is initializing"), "{second}");
+    let total = emulator_seconds(&world) - began;
+    assert!((120.0..126.0).contains(&total), "the maximum wait counted from the first invocation: {total} s");
     let action = world.action(&token);
     assert_eq!(action["Result"], "ABANDON", "the function answered before the hook's own timeout: {action}");
+    assert!(action["Heartbeats"].as_i64().unwrap() >= 5, "{action}");
     world.em.post("/clock/advance", json!({"seconds": 1}));
     assert_eq!(world.refresh_status(), "Failed");
 }
