@@ -3,14 +3,18 @@
 //! - JSON lines when `AWS_LAMBDA_LOG_FORMAT=JSON` (Lambda's advanced logging controls), text
 //!   otherwise; level from `AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG` (full filter syntax), else INFO.
 //! - `lambda_runtime` logs every raw event at TRACE. A CodePipeline event carries artifact
-//!   credentials, so that one target is capped at DEBUG whatever level is asked for.
+//!   credentials, so the runtime's crates are capped at DEBUG whatever is asked for: by a
+//!   filter of its own beside the level filter, which no `RUST_LOG` directive (span-scoped
+//!   ones included) can override.
 
-use tracing::Subscriber;
-use tracing_subscriber::filter::{Directive, EnvFilter, LevelFilter};
+use tracing::{Level, Metadata, Subscriber};
+use tracing_subscriber::filter::{filter_fn, EnvFilter, LevelFilter};
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
 
-/// Where `lambda_runtime` prints the raw event body.
-const RAW_EVENT_TARGET: &str = "lambda_runtime::layers::api_response";
+/// The runtime's crates (`lambda_runtime`, `lambda_runtime_api_client`): where raw events
+/// and responses are printed at TRACE.
+const RUNTIME_TARGETS: &str = "lambda_runtime";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogSettings {
@@ -58,19 +62,20 @@ where
         .with_ansi(false)
         // Lambda stamps every line itself.
         .without_time();
+    let cap = filter_fn(|meta: &Metadata<'_>| !is_raw_runtime_trace(meta));
     if settings.json {
-        Box::new(builder.json().with_current_span(true).with_span_list(false).flatten_event(true).finish())
+        Box::new(builder.json().with_current_span(true).with_span_list(false).flatten_event(true).finish().with(cap))
     } else {
-        Box::new(builder.finish())
+        Box::new(builder.finish().with(cap))
     }
 }
 
+fn is_raw_runtime_trace(meta: &Metadata<'_>) -> bool {
+    *meta.level() == Level::TRACE && meta.target().starts_with(RUNTIME_TARGETS)
+}
+
 fn filter(expression: &str) -> EnvFilter {
-    let cap: Directive = format!("{RAW_EVENT_TARGET}=debug").parse().expect("static directive");
-    EnvFilter::builder()
-        .with_default_directive(LevelFilter::INFO.into())
-        .parse_lossy(expression)
-        .add_directive(cap)
+    EnvFilter::builder().with_default_directive(LevelFilter::INFO.into()).parse_lossy(expression)
 }
 
 #[cfg(test)]
@@ -103,10 +108,26 @@ mod tests {
         for filter in ["trace", "lambda_runtime=trace"] {
             let out = capture(LogSettings { json: false, filter: filter.into() }, || {
                 tracing::trace!(target: "lambda_runtime::layers::api_response", body = "CANARY", "raw JSON event received from Lambda");
-                tracing::trace!(target: "lambda_runtime::runtime", "other runtime trace");
+                tracing::debug!(target: "lambda_runtime::runtime", "runtime debug line");
             });
             assert!(!out.contains("CANARY"), "{filter}: {out}");
-            assert!(out.contains("other runtime trace"), "{filter}: filter still applies elsewhere: {out}");
+            assert!(out.contains("runtime debug line"), "{filter}: the runtime still logs up to DEBUG: {out}");
+        }
+    }
+
+    #[test]
+    fn no_filter_directive_can_lift_the_cap_not_even_a_span_scoped_one() {
+        // Finding 13: EnvFilter's span directives are judged apart from its target ones.
+        for filter in ["[Lambda runtime invoke]=trace", "[{requestId}]=trace", "lambda_runtime::layers::api_response=trace,aws_smithy_runtime=trace", "trace,lambda_runtime=trace"] {
+            let out = capture(LogSettings { json: false, filter: filter.into() }, || {
+                let span = tracing::info_span!("Lambda runtime invoke", requestId = "r-1");
+                let _g = span.enter();
+                tracing::trace!(target: "lambda_runtime::layers::api_response", body = "CANARY", "raw JSON event received from Lambda");
+                tracing::trace!(target: "lambda_runtime::some_future_module", body = "CANARY", "raw event, elsewhere");
+                tracing::trace!(target: "aws_smithy_runtime::client", "an SDK trace line");
+            });
+            assert!(!out.contains("CANARY"), "{filter}: {out}");
+            assert!(out.contains("an SDK trace line"), "{filter}: other targets still log at TRACE: {out}");
         }
     }
 

@@ -1,6 +1,9 @@
-//! Invariant 3: the artifact credentials of a job event never reach the logs, even at TRACE.
-//! Alone in its test binary: log capture is per thread, while tracing caches callsite
-//! interest process-wide.
+//! Invariant 3, our side: nothing this function does with a job event (parsing, deciding,
+//! reporting, at TRACE) logs its artifact credentials; logging the raw event anywhere in
+//! the runner or handler would fail here. The runtime's own leak path (lambda_runtime's raw
+//! event line) is checked through the real binary at TRACE by `tests/e2e/local_run.py
+//! samples`. Alone in its test binary: log capture is per thread, while tracing caches
+//! callsite interest process-wide.
 
 mod support;
 

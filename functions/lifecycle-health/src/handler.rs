@@ -85,7 +85,7 @@ impl<C: Clock> HealthGate<C> {
     }
 
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, HealthError> {
-        let deadline = deadline_of(&event.context);
+        let deadline = deadline_of(&event.context, self.clock.now());
         match parse(event.payload, self.clock.now()) {
             Err(err) => {
                 // EventBridge retries a failed invocation; the log says what was wrong.
@@ -219,6 +219,15 @@ fn since(earlier: DateTime<Utc>, later: DateTime<Utc>) -> Duration {
     (later - earlier).to_std().unwrap_or(Duration::ZERO)
 }
 
-fn deadline_of(context: &lambda_runtime::Context) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(i64::try_from(context.deadline).unwrap_or(i64::MAX)).unwrap_or(DateTime::<Utc>::MAX_UTC)
+/// The invocation's deadline. One already past as the invocation starts is none Lambda sends
+/// (`cargo lambda watch` sends a fixed 600000, January 1970): the check then runs without a
+/// deadline, bounded by the maximum wait alone, and never hands over.
+fn deadline_of(context: &lambda_runtime::Context, now: DateTime<Utc>) -> DateTime<Utc> {
+    match DateTime::from_timestamp_millis(i64::try_from(context.deadline).unwrap_or(i64::MAX)) {
+        Some(deadline) if deadline > now => deadline,
+        _ => {
+            warn!(deadline_ms = context.deadline, "the runtime's deadline is already past; running without one");
+            DateTime::<Utc>::MAX_UTC
+        }
+    }
 }

@@ -182,9 +182,16 @@ fn panicked(panic: &(dyn Any + Send)) -> JobFailure {
     ))
 }
 
-/// The invocation's deadline; none when the context carries none (0: a hand-made context).
+/// The invocation's deadline. None when the context carries none (0: a hand-made context),
+/// or one already past as the invocation starts, which Lambda never sends (`cargo lambda
+/// watch` sends a fixed 600000, January 1970): racing it would fail every job at once.
 fn deadline_of(context: &lambda_runtime::Context) -> Option<SystemTime> {
-    (context.deadline != 0).then(|| context.deadline())
+    let deadline = (context.deadline != 0).then(|| context.deadline())?;
+    if deadline <= SystemTime::now() {
+        warn!(deadline_ms = context.deadline, "the runtime's deadline is already past; running without one");
+        return None;
+    }
+    Some(deadline)
 }
 
 /// How long until `margin` before `deadline` (zero when that is already past).
