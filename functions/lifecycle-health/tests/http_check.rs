@@ -1,6 +1,7 @@
 //! The HTTP health check against a real server on 127.0.0.1.
 
-use std::io::{Read, Write};
+mod support;
+
 use std::net::TcpListener;
 use std::time::Duration;
 
@@ -8,21 +9,11 @@ use lifecycle_health::aws::probe::http_check;
 use lifecycle_health::decision::HttpCheckResult;
 use lifecycle_health::settings::HttpCheck;
 
-/// Answers every request with `status_line`, remembering the request lines.
 fn server(status_line: &'static str) -> (u16, std::sync::mpsc::Receiver<String>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let mut stream = stream.unwrap();
-            let mut buf = [0u8; 1024];
-            let n = stream.read(&mut buf).unwrap();
-            let _ = tx.send(String::from_utf8_lossy(&buf[..n]).lines().next().unwrap_or_default().to_owned());
-            let _ = stream.write_all(format!("HTTP/1.1 {status_line}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes());
-        }
-    });
-    (port, rx)
+    support::health_server(match status_line {
+        "200 OK" => &["200 OK"],
+        _ => &["503 Service Unavailable"],
+    })
 }
 
 fn check(port: u16) -> HttpCheck {

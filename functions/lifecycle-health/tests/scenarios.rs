@@ -206,6 +206,19 @@ async fn the_maximum_wait_is_clamped_to_what_auto_scaling_keeps_the_action() {
 }
 
 #[tokio::test]
+async fn the_private_ip_is_read_once_per_invocation_however_many_looks() {
+    // Finding 5: DescribeInstances on every look was a call the answer never changes.
+    let (port, requests) = health_server(&["503 Service Unavailable", "503 Service Unavailable", "200 OK"]);
+    let (h, g, c) = (hook(300), group(&[]), complete("CONTINUE"));
+    let (s, t, ip) = (status(InstanceStateName::Running, "ok", "ok"), tags(None), private_ip("127.0.0.1"));
+    let settings = Settings { http: Some(lifecycle_health::settings::HttpCheck { port, path: "/health".into(), timeout: Duration::from_secs(2) }), ..fast() };
+    let out = run(launch(Duration::ZERO), Mocks { autoscaling: &[&h, &g, &c], ec2: &[&s, &t, &ip], elb: NO_RULES, lambda: NO_RULES }, settings, MINUTE).await.unwrap();
+    assert_eq!(out["result"], "CONTINUE", "{out}");
+    assert_eq!(requests.try_iter().count(), 3, "three looks");
+    assert_eq!(ip.num_calls(), 1);
+}
+
+#[tokio::test]
 async fn a_test_notification_is_acknowledged_without_any_aws_call() {
     let out = run(sample("test-notification.json"), Mocks { autoscaling: NO_RULES, ec2: NO_RULES, elb: NO_RULES, lambda: NO_RULES }, fast(), MINUTE).await.unwrap();
     assert_eq!(out["result"], "ignored");

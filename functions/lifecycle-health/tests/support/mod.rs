@@ -223,3 +223,36 @@ pub fn no_active_action() -> Response {
 pub const MINUTE: Duration = Duration::from_secs(60);
 pub const NO_RULES: &[&Rule] = &[];
 
+
+/// A health endpoint on 127.0.0.1 answering each request with the next of `status_lines`
+/// (the last one repeated), remembering the request lines.
+pub fn health_server(status_lines: &'static [&'static str]) -> (u16, std::sync::mpsc::Receiver<String>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for (n, stream) in listener.incoming().enumerate() {
+            let mut stream = stream.unwrap();
+            let mut buf = [0u8; 1024];
+            let read = stream.read(&mut buf).unwrap();
+            let _ = tx.send(String::from_utf8_lossy(&buf[..read]).lines().next().unwrap_or_default().to_owned());
+            let status = status_lines[n.min(status_lines.len() - 1)];
+            let _ = stream.write_all(format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes());
+        }
+    });
+    (port, rx)
+}
+
+/// `DescribeInstances` answering the instance's private IP.
+pub fn private_ip(ip: &'static str) -> Rule {
+    mock!(aws_sdk_ec2::Client::describe_instances).then_output(move || {
+        aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput::builder()
+            .reservations(
+                aws_sdk_ec2::types::Reservation::builder()
+                    .instances(aws_sdk_ec2::types::Instance::builder().instance_id(INSTANCE).private_ip_address(ip).build())
+                    .build(),
+            )
+            .build()
+    })
+}
