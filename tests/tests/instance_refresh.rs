@@ -117,6 +117,28 @@ impl World {
         panic!("the job did not finish within 60 invocations");
     }
 
+    /// `count` more versions of `template`, each from version 1.
+    async fn add_versions(&self, template: &str, count: usize) {
+        for _ in 0..count {
+            self.ec2
+                .create_launch_template_version()
+                .launch_template_id(template)
+                .source_version("1")
+                .launch_template_data(RequestLaunchTemplateData::builder().build())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+
+    /// The template's version numbers, in order.
+    async fn versions(&self, template: &str) -> Vec<i64> {
+        let listed = self.ec2.describe_launch_template_versions().launch_template_id(template).send().await.unwrap();
+        let mut versions: Vec<i64> = listed.launch_template_versions().iter().filter_map(|v| v.version_number()).collect();
+        versions.sort();
+        versions
+    }
+
     async fn instance_tags(&self, group: &str) -> Vec<std::collections::HashMap<String, String>> {
         let groups = self.autoscaling.describe_auto_scaling_groups().auto_scaling_group_names(group).send().await.unwrap();
         let ids: Vec<String> = groups.auto_scaling_groups()[0].instances().iter().map(|i| i.instance_id().unwrap().to_owned()).collect();
@@ -234,24 +256,12 @@ async fn old_launch_template_versions_are_pruned_but_protected_ones_kept() {
     let world = World::new().await;
     let _turn = world.em.exclusive().await;
     let template = world.group("web-prune", 1, false, false).await;
-    for _ in 0..5 {
-        world
-            .ec2
-            .create_launch_template_version()
-            .launch_template_id(&template)
-            .source_version("1")
-            .launch_template_data(RequestLaunchTemplateData::builder().build())
-            .send()
-            .await
-            .unwrap();
-    }
+    world.add_versions(&template, 5).await;
     let mut p = params("web-prune");
     p["launchTemplateVersionsToKeep"] = json!(2);
     let (_, event) = world.job(p);
     world.invoke(event).await;
-    let listed = world.ec2.describe_launch_template_versions().launch_template_id(&template).send().await.unwrap();
-    let mut versions: Vec<i64> = listed.launch_template_versions().iter().filter_map(|v| v.version_number()).collect();
-    versions.sort();
+    let versions = world.versions(&template).await;
     // 1 is the default and the group's current version, 7 the new one, 6 the newest old one.
     assert_eq!(versions, vec![1, 6, 7]);
 }
@@ -262,17 +272,7 @@ async fn pruning_never_deletes_the_version_another_group_on_the_same_template_ru
     let world = World::new().await;
     let _turn = world.em.exclusive().await;
     let template = world.group("web-staging", 1, false, false).await;
-    for _ in 0..5 {
-        world
-            .ec2
-            .create_launch_template_version()
-            .launch_template_id(&template)
-            .source_version("1")
-            .launch_template_data(RequestLaunchTemplateData::builder().build())
-            .send()
-            .await
-            .unwrap();
-    }
+    world.add_versions(&template, 5).await;
     world
         .autoscaling
         .create_auto_scaling_group()
@@ -290,9 +290,7 @@ async fn pruning_never_deletes_the_version_another_group_on_the_same_template_ru
     let (job, event) = world.job(p);
     world.invoke(event).await;
     assert_eq!(world.record(&job)["result"]["kind"], "continuation");
-    let listed = world.ec2.describe_launch_template_versions().launch_template_id(&template).send().await.unwrap();
-    let mut versions: Vec<i64> = listed.launch_template_versions().iter().filter_map(|v| v.version_number()).collect();
-    versions.sort();
+    let versions = world.versions(&template).await;
     // 1: the default and staging's current; 3: production's; 7: the new (and latest) one.
     assert_eq!(versions, vec![1, 3, 7]);
 }

@@ -197,40 +197,15 @@ pub fn decide(look: &Look, elapsed: Duration, max_wait: Duration, settings: &Set
     }
 }
 
-fn as_str<S: Serializer, T: AsStr>(value: &T, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(value.text())
-}
-
-fn opt_as_str<S: Serializer, T: AsStr>(value: &Option<T>, serializer: S) -> Result<S::Ok, S::Error> {
-    match value {
-        Some(v) => serializer.serialize_str(v.text()),
-        None => serializer.serialize_none(),
-    }
-}
-
 /// The SDK enums' AWS spelling, for the decision log.
-trait AsStr {
-    fn text(&self) -> &str;
+fn as_str<S: Serializer, T: AsRef<str>>(value: &T, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(value.as_ref())
 }
 
-impl AsStr for SummaryStatus {
-    fn text(&self) -> &str {
-        self.as_str()
-    }
-}
-impl AsStr for InstanceStateName {
-    fn text(&self) -> &str {
-        self.as_str()
-    }
-}
-impl AsStr for TargetHealthStateEnum {
-    fn text(&self) -> &str {
-        self.as_str()
-    }
-}
-impl AsStr for TargetHealthReasonEnum {
-    fn text(&self) -> &str {
-        self.as_str()
+fn opt_as_str<S: Serializer, T: AsRef<str>>(value: &Option<T>, serializer: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(v) => serializer.serialize_str(v.as_ref()),
+        None => serializer.serialize_none(),
     }
 }
 
