@@ -1,6 +1,5 @@
 //! Health checks as plain data, and the decision over them.
 
-use std::fmt;
 use std::time::Duration;
 
 use aws_sdk_ec2::types::{InstanceStateName, SummaryStatus};
@@ -90,16 +89,6 @@ pub enum Decision {
     Continue,
     Abandon(String),
     Wait(Vec<String>),
-}
-
-impl fmt::Display for Decision {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Decision::Continue => f.write_str("CONTINUE"),
-            Decision::Abandon(_) => f.write_str("ABANDON"),
-            Decision::Wait(_) => f.write_str("WAIT"),
-        }
-    }
 }
 
 /// `elapsed`: since the lifecycle action started.
@@ -344,6 +333,20 @@ mod tests {
         assert_eq!(decide(&checks, secs(5), &Settings::default()), Decision::Continue);
         let initial = Checks { targets: vec![target("tg", TargetHealthStateEnum::Initial, Some(TargetHealthReasonEnum::InitialHealthChecking))], ..healthy() };
         assert!(matches!(decide(&initial, secs(5), &Settings::default()), Decision::Wait(_)));
+    }
+
+    #[test]
+    fn a_required_bootstrap_tag_that_says_complete_lets_the_instance_in() {
+        let settings = Settings { require_bootstrap_complete: true, ..Settings::default() };
+        assert_eq!(decide(&healthy(), secs(5), &settings), Decision::Continue);
+        let other = Checks { bootstrap: BootstrapCheck::Other { value: "running".into() }, ..healthy() };
+        assert_eq!(decide(&other, secs(5), &settings), Decision::Wait(vec!["waiting for bootstrap=complete (seen `running`)".into()]));
+    }
+
+    #[test]
+    fn an_unused_target_for_another_reason_than_not_registered_waits() {
+        let not_in_use = Checks { targets: vec![target("tg", TargetHealthStateEnum::Unused, Some(TargetHealthReasonEnum::NotInUse))], ..healthy() };
+        assert_eq!(decide(&not_in_use, secs(5), &Settings::default()), Decision::Wait(vec!["unused in tg (Target.NotInUse)".into()]));
     }
 
     #[test]

@@ -166,6 +166,17 @@ mod tests {
     }
 
     #[test]
+    fn a_continuation_from_before_starts_were_carried_gets_one_to_hand_on() {
+        let Incoming::Launch(first) = parse(launch(), Utc::now()).unwrap() else { panic!() };
+        let mut payload = continuation_payload(&first, &Progress { invocation: 1, ..Progress::default() });
+        payload["progress"].as_object_mut().unwrap().remove("startedAt");
+        let Incoming::Launch(again) = parse(payload, Utc::now()).unwrap() else { panic!() };
+        assert_eq!(again.started_at.to_rfc3339(), "2026-11-25T10:00:00+00:00");
+        assert_eq!(again.progress.started_at, Some(again.started_at), "the next hand-over carries it");
+        assert_eq!(again.progress.invocation, 1);
+    }
+
+    #[test]
     fn an_event_time_ahead_of_our_clock_starts_the_wait_now() {
         let now = "2026-11-25T09:00:00Z".parse::<DateTime<Utc>>().unwrap();
         let Incoming::Launch(check) = parse(launch(), now).unwrap() else { panic!() };

@@ -261,6 +261,18 @@ mod tests {
     }
 
     #[test]
+    fn the_bounds_themselves_are_allowed() {
+        let s = Settings::from_vars(vars(&[("HEALTH_FIRST_POLL_SECONDS", "7"), ("HEALTH_MAX_POLL_SECONDS", "7"), ("HEALTH_DEADLINE_MARGIN_SECONDS", "6")])).unwrap();
+        assert_eq!((s.first_poll, s.max_poll, s.deadline_margin), (Duration::from_secs(7), Duration::from_secs(7), Duration::from_secs(6)));
+    }
+
+    #[test]
+    fn the_bootstrap_tag_is_configurable_and_a_blank_one_keeps_the_default() {
+        assert_eq!(Settings::from_vars(vars(&[("HEALTH_BOOTSTRAP_TAG", "app:bootstrap")])).unwrap().bootstrap_tag, "app:bootstrap");
+        assert_eq!(Settings::from_vars(vars(&[("HEALTH_BOOTSTRAP_TAG", " ")])).unwrap().bootstrap_tag, "bootstrap");
+    }
+
+    #[test]
     fn the_shortest_invocation_is_a_look_a_first_wait_and_the_margin() {
         let s = Settings { http: Some(HttpCheck { port: 80, path: "/".into(), timeout: Duration::from_secs(2) }), ..Settings::default() };
         assert_eq!(s.look_budget(), Duration::from_secs(5));
