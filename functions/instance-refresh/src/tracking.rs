@@ -211,6 +211,32 @@ mod tests {
     }
 
     #[test]
+    fn every_status_aws_documents_is_recognised_and_only_terminal_ones_end_a_refresh() {
+        let running = ["Pending", "InProgress", "Baking", "Cancelling", "RollbackInProgress"];
+        let terminal = ["Successful", "Failed", "Cancelled", "RollbackSuccessful", "RollbackFailed"];
+        for status in running.iter().chain(&terminal) {
+            assert_ne!(RefreshStatus::parse(status), RefreshStatus::Unknown, "{status}");
+            assert_eq!(RefreshStatus::parse(status).is_active(), running.contains(status), "{status}");
+        }
+        assert_eq!(RefreshStatus::parse("Pending"), RefreshStatus::Pending);
+        assert_eq!(RefreshStatus::parse("InProgress"), RefreshStatus::InProgress);
+        assert_eq!(RefreshStatus::parse("Baking"), RefreshStatus::Baking);
+        assert_eq!(RefreshStatus::parse("Cancelling"), RefreshStatus::Cancelling);
+        assert!(RefreshStatus::parse("SomethingNew").is_active(), "an unknown status is treated as still running");
+    }
+
+    #[test]
+    fn a_running_refresh_summary_carries_aws_status_reason_when_there_is_one() {
+        let mut s = snapshot("InProgress");
+        s.status_reason = Some("Waiting for instances to warm up".into());
+        let JobOutcome::InProgress { summary, .. } = outcome_for(&s, &tracked(), at_minute(7)).unwrap() else { panic!() };
+        assert!(summary.ends_with("(Waiting for instances to warm up)"), "{summary}");
+        s.status_reason = Some(String::new());
+        let JobOutcome::InProgress { summary, .. } = outcome_for(&s, &tracked(), at_minute(7)).unwrap() else { panic!() };
+        assert!(summary.ends_with("instances to update"), "an empty reason adds nothing: {summary}");
+    }
+
+    #[test]
     fn summaries_say_how_long_the_refresh_has_been_running() {
         let JobOutcome::InProgress { summary, .. } = outcome_for(&snapshot("InProgress"), &tracked(), at_minute(7)).unwrap() else { panic!() };
         assert!(summary.contains("running for 7 min"), "{summary}");
@@ -221,6 +247,8 @@ mod tests {
         let JobOutcome::InProgress { summary, .. } = outcome_for(&snapshot("InProgress"), &unreadable, at_minute(7)).unwrap() else { panic!() };
         assert!(!summary.contains("running for"), "{summary}");
         assert_eq!(human(Duration::from_secs(42)), "42 s");
+        assert_eq!(human(Duration::from_secs(60)), "1 min");
+        assert_eq!(human(Duration::from_secs(3600)), "1 h 00 min");
     }
 
     #[test]
