@@ -25,7 +25,13 @@ pub struct LogSettings {
 
 impl LogSettings {
     pub fn from_env() -> Self {
-        let var = |name| std::env::var(name).ok().filter(|v: &String| !v.trim().is_empty());
+        Self::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the settings through `lookup` (the process environment at run time); a blank
+    /// variable counts as unset.
+    pub fn from_vars(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let var = |name| lookup(name).filter(|v: &String| !v.trim().is_empty());
         LogSettings {
             json: var("AWS_LAMBDA_LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("json")),
             filter: filter_expression(var("AWS_LAMBDA_LOG_LEVEL"), var("RUST_LOG")),
@@ -129,6 +135,16 @@ mod tests {
             assert!(!out.contains("CANARY"), "{filter}: {out}");
             assert!(out.contains("an SDK trace line"), "{filter}: other targets still log at TRACE: {out}");
         }
+    }
+
+    #[test]
+    fn lambdas_log_controls_are_read_and_blank_ones_ignored() {
+        let vars = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
+        };
+        let s = LogSettings::from_vars(vars(&[("AWS_LAMBDA_LOG_FORMAT", "JSON"), ("AWS_LAMBDA_LOG_LEVEL", " "), ("RUST_LOG", "warn")]));
+        assert_eq!(s, LogSettings { json: true, filter: "warn".into() });
+        assert_eq!(LogSettings::from_vars(vars(&[("AWS_LAMBDA_LOG_FORMAT", "Text")])), LogSettings { json: false, filter: "info".into() });
     }
 
     #[test]

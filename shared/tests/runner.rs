@@ -111,6 +111,31 @@ async fn an_event_without_a_job_id_is_a_lambda_error_because_nobody_can_be_answe
 }
 
 #[tokio::test]
+async fn a_continuation_token_of_exactly_codepipelines_limit_is_sent() {
+    let put = mock!(Client::put_job_success_result)
+        .match_requests(|r| r.continuation_token().map(str::len) == Some(2048))
+        .then_output(|| PutJobSuccessResultOutput::builder().build());
+    run_job(&reporter(&[&put]), invocation(event(), MINUTE), |_, _| async {
+        Ok(JobOutcome::InProgress { summary: "s".into(), continuation_token: "x".repeat(2048), percent_complete: 1 })
+    })
+    .await
+    .unwrap();
+    assert_eq!(put.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_handler_that_takes_a_while_within_the_deadline_is_answered_with_its_own_outcome() {
+    let put = failure_expected(FailureType::ConfigurationError, "its own answer");
+    run_job(&reporter(&[&put]), invocation(event(), MINUTE), |_, _| async {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        Err::<JobOutcome, _>(JobFailure::configuration("its own answer"))
+    })
+    .await
+    .unwrap();
+    assert_eq!(put.num_calls(), 1);
+}
+
+#[tokio::test]
 async fn an_overlong_continuation_token_becomes_a_failure_not_a_rejected_call() {
     let put = failure_expected(FailureType::JobFailed, "continuation token of 2049 characters");
     run_job(&reporter(&[&put]), invocation(event(), MINUTE), |_, _| async {

@@ -219,3 +219,27 @@ fn panic_message(panic: &(dyn Any + Send)) -> String {
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "panic without a message".to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fallback_holds_the_last_answer_set() {
+        let fallback = Fallback::default();
+        assert_eq!(fallback.current(), None);
+        let answer = JobOutcome::InProgress { summary: "s".into(), continuation_token: "t".into(), percent_complete: 0 };
+        fallback.clone().set(answer.clone());
+        assert_eq!(fallback.current(), Some(answer.clone()));
+        assert_eq!(fallback.take(), Some(answer));
+        assert_eq!(fallback.current(), None);
+    }
+
+    #[test]
+    fn the_time_before_a_deadline_keeps_the_margin_and_never_goes_negative() {
+        let in_a_minute = SystemTime::now() + Duration::from_secs(60);
+        let left = time_before(in_a_minute, ANSWER_MARGIN);
+        assert!(left > Duration::from_secs(54) && left <= Duration::from_secs(55), "{left:?}");
+        assert_eq!(time_before(SystemTime::now() - Duration::from_secs(1), ANSWER_MARGIN), Duration::ZERO);
+    }
+}
