@@ -42,11 +42,9 @@ impl AwsCallError {
                 };
                 AwsCallError { operation, code, detail }
             }
-            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => AwsCallError {
-                operation,
-                code: None,
-                detail: format!("AWS could not be reached ({})", DisplayErrorContext(&err)),
-            },
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
+                AwsCallError { operation, code: None, detail: format!("AWS could not be reached ({})", DisplayErrorContext(&err)) }
+            }
             _ => AwsCallError { operation, code: None, detail: DisplayErrorContext(&err).to_string() },
         }
     }
@@ -58,9 +56,7 @@ impl AwsCallError {
 
     pub fn failure_kind(&self) -> FailureKind {
         match self.code.as_deref() {
-            Some("AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" | "AuthFailure") => {
-                FailureKind::PermissionError
-            }
+            Some("AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" | "AuthFailure") => FailureKind::PermissionError,
             Some(_) => FailureKind::JobFailed,
             None => FailureKind::SystemUnavailable,
         }

@@ -105,10 +105,7 @@ mod tests {
     #[test]
     fn a_wrong_type_names_the_nested_field_and_what_was_expected() {
         let err = parse::<Params>(Some(r#"{"group":"web","nested":{"percent":"five"}}"#), EXAMPLE).unwrap_err();
-        assert_eq!(
-            err,
-            ParameterError::field("nested.percent", "invalid type: string \"five\", expected u8")
-        );
+        assert_eq!(err, ParameterError::field("nested.percent", "invalid type: string \"five\", expected u8"));
     }
 
     #[test]

@@ -124,7 +124,12 @@ mod tests {
     #[test]
     fn no_filter_directive_can_lift_the_cap_not_even_a_span_scoped_one() {
         // Finding 13: EnvFilter's span directives are judged apart from its target ones.
-        for filter in ["[Lambda runtime invoke]=trace", "[{requestId}]=trace", "lambda_runtime::layers::api_response=trace,aws_smithy_runtime=trace", "trace,lambda_runtime=trace"] {
+        for filter in [
+            "[Lambda runtime invoke]=trace",
+            "[{requestId}]=trace",
+            "lambda_runtime::layers::api_response=trace,aws_smithy_runtime=trace",
+            "trace,lambda_runtime=trace",
+        ] {
             let out = capture(LogSettings { json: false, filter: filter.into() }, || {
                 let span = tracing::info_span!("Lambda runtime invoke", requestId = "r-1");
                 let _g = span.enter();

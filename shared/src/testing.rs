@@ -11,10 +11,7 @@ use crate::telemetry::{self, LogSettings};
 /// The SDK's standard retry mode (the one functions run with) with millisecond backoff, so
 /// tests exercise real retries without waiting.
 pub fn fast_retries() -> RetryConfig {
-    RetryConfig::standard()
-        .with_max_attempts(3)
-        .with_initial_backoff(Duration::from_millis(1))
-        .with_max_backoff(Duration::from_millis(5))
+    RetryConfig::standard().with_max_attempts(3).with_initial_backoff(Duration::from_millis(1)).with_max_backoff(Duration::from_millis(5))
 }
 
 /// A Lambda invocation of `payload` with `remaining` before its deadline, as the runtime

@@ -94,9 +94,11 @@ async fn a_panic_in_the_handler_still_fails_the_job() {
 async fn a_malformed_job_is_failed_naming_the_bad_field() {
     let put = failure_expected(FailureType::JobFailed, "inputArtifacts[0]");
     let bad = json!({"CodePipeline.job": {"id": JOB, "data": {"inputArtifacts": [{"name": ["x"]}]}}});
-    run_job(&reporter(&[&put]), invocation(bad, MINUTE), |_, _| async { unreachable!("handler must not run") as Result<JobOutcome, JobFailure> })
-        .await
-        .unwrap();
+    run_job(&reporter(&[&put]), invocation(bad, MINUTE), |_, _| async {
+        unreachable!("handler must not run") as Result<JobOutcome, JobFailure>
+    })
+    .await
+    .unwrap();
     assert_eq!(put.num_calls(), 1);
 }
 
@@ -161,7 +163,9 @@ async fn throttling_while_reporting_is_retried_by_the_sdk() {
         .times(2)
         .output(|| PutJobFailureResultOutput::builder().build())
         .build();
-    run_job(&reporter(&[&put]), invocation(event(), MINUTE), |_, _| async { Err::<JobOutcome, _>(JobFailure::job_failed("x")) }).await.unwrap();
+    run_job(&reporter(&[&put]), invocation(event(), MINUTE), |_, _| async { Err::<JobOutcome, _>(JobFailure::job_failed("x")) })
+        .await
+        .unwrap();
     assert_eq!(put.num_calls(), 3);
 }
 

@@ -23,11 +23,8 @@ async fn logs_carry_the_job_and_execution_ids_and_never_the_artifact_credentials
     .await
     .unwrap();
     let text = logs.text();
-    let working: Value = text
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .find(|l| l["message"] == "working")
-        .expect("handler line");
+    let working: Value =
+        text.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()).find(|l| l["message"] == "working").expect("handler line");
     assert_eq!(working["span"]["job_id"], JOB);
     assert_eq!(working["span"]["pipeline_execution_id"], "exec-42");
     assert!(!text.contains("CANARY"), "secret leaked into logs");

@@ -27,7 +27,6 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "emulator"))
 
 import boto3  # noqa: E402
-
 from emulator.server import Emulator  # noqa: E402
 
 COMMIT = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b"
@@ -47,8 +46,9 @@ class Control:
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(f"{self.endpoint}/_emulator{path}", data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"{self.endpoint}/_emulator{path}", data=data, method=method, headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(request) as response:
             return json.loads(response.read())
 
@@ -60,8 +60,16 @@ class Functions:
         self.port = free_port()
         env = {**os.environ, **CREDENTIALS, "AWS_ENDPOINT_URL": endpoint}
         self.env = env
-        args = ["cargo", "lambda", "watch", "--invoke-address", "127.0.0.1", "--invoke-port", str(self.port),
-                "--ignore-changes"]
+        args = [
+            "cargo",
+            "lambda",
+            "watch",
+            "--invoke-address",
+            "127.0.0.1",
+            "--invoke-port",
+            str(self.port),
+            "--ignore-changes",
+        ]
         for key in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"):
             args += ["--env-var", f"{key}={env[key]}"]
         # lifecycle-health continues long checks by invoking itself: that is this watch.
@@ -78,7 +86,7 @@ class Functions:
                 break
             except OSError:
                 if self.process.poll() is not None or time.time() > deadline:
-                    raise SystemExit(f"cargo lambda watch did not start; see {self.log.name}")
+                    raise SystemExit(f"cargo lambda watch did not start; see {self.log.name}") from None
                 time.sleep(0.5)
 
     def url(self, function: str) -> str:
@@ -89,9 +97,25 @@ class Functions:
             json.dump(event, f)
         try:
             return subprocess.run(
-                ["cargo", "lambda", "invoke", function, "--invoke-address", "127.0.0.1", "--invoke-port", str(self.port),
-                 "--data-file", f.name, "--output-format", "json"],
-                cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=900,
+                [
+                    "cargo",
+                    "lambda",
+                    "invoke",
+                    function,
+                    "--invoke-address",
+                    "127.0.0.1",
+                    "--invoke-port",
+                    str(self.port),
+                    "--data-file",
+                    f.name,
+                    "--output-format",
+                    "json",
+                ],
+                cwd=ROOT,
+                env=self.env,
+                capture_output=True,
+                text=True,
+                timeout=900,
             )
         finally:
             os.unlink(f.name)
@@ -106,49 +130,106 @@ class Functions:
 
 
 def seed_group(endpoint: str, desired: int = 3, hook: bool = False) -> None:
-    kwargs = dict(endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="AKIDLOCALRUN", aws_secret_access_key="local")
+    kwargs = dict(
+        endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="AKIDLOCALRUN", aws_secret_access_key="local"
+    )
     ec2, asg = boto3.client("ec2", **kwargs), boto3.client("autoscaling", **kwargs)
-    template = ec2.create_launch_template(LaunchTemplateName=f"{GROUP}-lt", LaunchTemplateData={
-        "ImageId": "ami-12c6146b", "InstanceType": "t3.micro",
-        "TagSpecifications": [{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": "web"}, {"Key": "team", "Value": "shop"}]}],
-    })["LaunchTemplate"]
-    asg.create_auto_scaling_group(AutoScalingGroupName=GROUP, MinSize=0, MaxSize=desired * 2, DesiredCapacity=desired,
-                                  AvailabilityZones=["us-east-1a"],
-                                  LaunchTemplate={"LaunchTemplateId": template["LaunchTemplateId"], "Version": "1"})
+    template = ec2.create_launch_template(
+        LaunchTemplateName=f"{GROUP}-lt",
+        LaunchTemplateData={
+            "ImageId": "ami-12c6146b",
+            "InstanceType": "t3.micro",
+            "TagSpecifications": [
+                {
+                    "ResourceType": "instance",
+                    "Tags": [{"Key": "Name", "Value": "web"}, {"Key": "team", "Value": "shop"}],
+                }
+            ],
+        },
+    )["LaunchTemplate"]
+    asg.create_auto_scaling_group(
+        AutoScalingGroupName=GROUP,
+        MinSize=0,
+        MaxSize=desired * 2,
+        DesiredCapacity=desired,
+        AvailabilityZones=["us-east-1a"],
+        LaunchTemplate={"LaunchTemplateId": template["LaunchTemplateId"], "Version": "1"},
+    )
     if hook:
-        asg.put_lifecycle_hook(AutoScalingGroupName=GROUP, LifecycleHookName="health", HeartbeatTimeout=300,
-                               LifecycleTransition="autoscaling:EC2_INSTANCE_LAUNCHING", DefaultResult="ABANDON",
-                               NotificationMetadata=json.dumps({"maxWaitSeconds": 120}))
+        asg.put_lifecycle_hook(
+            AutoScalingGroupName=GROUP,
+            LifecycleHookName="health",
+            HeartbeatTimeout=300,
+            LifecycleTransition="autoscaling:EC2_INSTANCE_LAUNCHING",
+            DefaultResult="ABANDON",
+            NotificationMetadata=json.dumps({"maxWaitSeconds": 120}),
+        )
 
 
 def describe_fleet(endpoint: str) -> list[str]:
-    kwargs = dict(endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="AKIDLOCALRUN", aws_secret_access_key="local")
+    kwargs = dict(
+        endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="AKIDLOCALRUN", aws_secret_access_key="local"
+    )
     ec2, asg = boto3.client("ec2", **kwargs), boto3.client("autoscaling", **kwargs)
     group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[GROUP])["AutoScalingGroups"][0]
-    lines = [f"group {GROUP}: launch template {group['LaunchTemplate']['LaunchTemplateId']} version {group['LaunchTemplate']['Version']}"]
+    lines = [
+        f"group {GROUP}: launch template {group['LaunchTemplate']['LaunchTemplateId']} version {group['LaunchTemplate']['Version']}"
+    ]
     for instance in group["Instances"]:
         described = ec2.describe_instances(InstanceIds=[instance["InstanceId"]])["Reservations"][0]["Instances"][0]
         tags = {t["Key"]: t["Value"] for t in described.get("Tags", [])}
-        lines.append(f"  {instance['InstanceId']} {instance['LifecycleState']:<11} release={tags.get('deploy:release', '-')}")
+        lines.append(
+            f"  {instance['InstanceId']} {instance['LifecycleState']:<11} release={tags.get('deploy:release', '-')}"
+        )
     return lines
 
 
 def deploy(functions: Functions, control: Control, endpoint: str) -> bool:
     seed_group(endpoint, hook=True)
     # EventBridge: every new instance's lifecycle action goes to lifecycle-health.
-    control.call("POST", "/rules", {"detailType": "EC2 Instance-launch Lifecycle Action", "source": "aws.autoscaling",
-                                    "url": functions.url("lifecycle-health")})
+    control.call(
+        "POST",
+        "/rules",
+        {
+            "detailType": "EC2 Instance-launch Lifecycle Action",
+            "source": "aws.autoscaling",
+            "url": functions.url("lifecycle-health"),
+        },
+    )
     print("\n".join(["before:"] + describe_fleet(endpoint)))
-    params = {"stage": "staging", "autoScalingGroupName": GROUP, "pipelineExecutionId": "local-run",
-              "release": {"commitId": COMMIT},
-              "preferences": {"minHealthyPercentage": 66, "maxHealthyPercentage": 133, "instanceWarmupSeconds": 2,
-                              "skipMatching": True, "autoRollback": True},
-              "launchTemplateVersionsToKeep": 5}
-    created = control.call("POST", "/codepipeline/jobs", {
-        "functionName": "instance-refresh", "pipelineName": "release", "stageName": "Staging", "actionName": "Refresh",
-        "userParameters": json.dumps(params),
-        "inputArtifacts": [{"name": "SourceArtifact", "revision": COMMIT, "bucket": "release-artifacts", "key": "release/SourceArti/local"}],
-    })
+    params = {
+        "stage": "staging",
+        "autoScalingGroupName": GROUP,
+        "pipelineExecutionId": "local-run",
+        "release": {"commitId": COMMIT},
+        "preferences": {
+            "minHealthyPercentage": 66,
+            "maxHealthyPercentage": 133,
+            "instanceWarmupSeconds": 2,
+            "skipMatching": True,
+            "autoRollback": True,
+        },
+        "launchTemplateVersionsToKeep": 5,
+    }
+    created = control.call(
+        "POST",
+        "/codepipeline/jobs",
+        {
+            "functionName": "instance-refresh",
+            "pipelineName": "release",
+            "stageName": "Staging",
+            "actionName": "Refresh",
+            "userParameters": json.dumps(params),
+            "inputArtifacts": [
+                {
+                    "name": "SourceArtifact",
+                    "revision": COMMIT,
+                    "bucket": "release-artifacts",
+                    "key": "release/SourceArti/local",
+                }
+            ],
+        },
+    )
     job_id, event = created["jobId"], created["event"]
     deadline = time.time() + 180
     while time.time() < deadline:
@@ -160,7 +241,9 @@ def deploy(functions: Functions, control: Control, endpoint: str) -> bool:
             return False
         if result["kind"] == "continuation":
             details = result["executionDetails"]
-            print(f"job {job_id[:8]}: in progress {details.get('percentComplete', 0):>3}%  {details.get('summary', '')}")
+            print(
+                f"job {job_id[:8]}: in progress {details.get('percentComplete', 0):>3}%  {details.get('summary', '')}"
+            )
             time.sleep(2)
             job_id = record["nextJobId"]
             event = control.call("GET", f"/codepipeline/jobs/{job_id}")["event"]
@@ -168,14 +251,20 @@ def deploy(functions: Functions, control: Control, endpoint: str) -> bool:
         if result["kind"] == "success":
             print(f"job {job_id[:8]}: succeeded, output variables {json.dumps(result['outputVariables'])}")
         else:
-            print(f"job {job_id[:8]}: failed ({result['failureDetails']['type']}): {result['failureDetails']['message']}")
+            print(
+                f"job {job_id[:8]}: failed ({result['failureDetails']['type']}): {result['failureDetails']['message']}"
+            )
         fleet = describe_fleet(endpoint)
         print("\n".join(["after:"] + fleet))
         actions = control.call("GET", "/lifecycle-actions")
         for action in actions:
             print(f"lifecycle action {action['EC2InstanceId']}: {action['Result']} (by lifecycle-health)")
-        return (result["kind"] == "success" and all(f"release={COMMIT}" in line for line in fleet[1:])
-                and bool(actions) and all(a["Result"] == "CONTINUE" for a in actions))
+        return (
+            result["kind"] == "success"
+            and all(f"release={COMMIT}" in line for line in fleet[1:])
+            and bool(actions)
+            and all(a["Result"] == "CONTINUE" for a in actions)
+        )
     print("the deployment did not finish in 180 s")
     return False
 
@@ -196,7 +285,7 @@ EXPECTED = {
 }
 
 LIFECYCLE_EXPECTED = {
-    "launch.json": "\"alreadyClosed\": true",
+    "launch.json": '"alreadyClosed": true',
     "test-notification.json": "ignored",
     "malformed.json": "InvalidLifecycleEvent",
 }
@@ -257,7 +346,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("flow", choices=["deploy", "samples"])
     args = parser.parse_args()
-    subprocess.run(["cargo", "build", "--locked", "-p", "instance-refresh", "-p", "lifecycle-health"], cwd=ROOT, check=True)
+    subprocess.run(
+        ["cargo", "build", "--locked", "-p", "instance-refresh", "-p", "lifecycle-health"], cwd=ROOT, check=True
+    )
     with Emulator(realtime=True) as emulator:
         print(f"emulator: {emulator.endpoint}")
         control = Control(emulator.endpoint)

@@ -35,9 +35,7 @@ fn repo_root() -> PathBuf {
 
 impl Emulator {
     fn spawn() -> Self {
-        let python = std::env::var("EMULATOR_PYTHON")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| repo_root().join(".venv/bin/python"));
+        let python = std::env::var("EMULATOR_PYTHON").map(PathBuf::from).unwrap_or_else(|_| repo_root().join(".venv/bin/python"));
         let mut child = Command::new(&python)
             .args(["-m", "emulator", "--port", "0", "--exit-with-stdin"])
             .current_dir(repo_root().join("tests/emulator"))
@@ -49,7 +47,8 @@ impl Emulator {
         let stdout = child.stdout.take().expect("piped stdout");
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).expect("the emulator prints its endpoint");
-        let endpoint = line.trim().strip_prefix("EMULATOR_ENDPOINT=").unwrap_or_else(|| panic!("unexpected emulator output: {line}")).to_owned();
+        let endpoint =
+            line.trim().strip_prefix("EMULATOR_ENDPOINT=").unwrap_or_else(|| panic!("unexpected emulator output: {line}")).to_owned();
         let stdin = child.stdin.take().expect("piped stdin");
         Self::attach(endpoint, Some((child, stdin)))
     }

@@ -79,7 +79,9 @@ impl World {
     }
 
     async fn invoke(&self, event: Value) {
-        run_job(&self.reporter, invocation(event, Duration::from_secs(60)), |job, fallback| self.action.handle(job, fallback)).await.expect("the job was answered");
+        run_job(&self.reporter, invocation(event, Duration::from_secs(60)), |job, fallback| self.action.handle(job, fallback))
+            .await
+            .expect("the job was answered");
     }
 
     fn record(&self, job_id: &str) -> Value {

@@ -6,11 +6,11 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_sdk_ec2::types::{LaunchTemplateTagSpecificationRequest, RequestLaunchTemplateData, ResourceType, Tag};
 use aws_sdk_autoscaling::types::{DesiredConfiguration, LaunchTemplateSpecification, RefreshPreferences};
+use aws_sdk_ec2::types::{LaunchTemplateTagSpecificationRequest, RequestLaunchTemplateData, ResourceType, Tag};
+use chrono::{DateTime, Utc};
 use integration_tests::{emulator, launch_template, launching_hook, Emulator};
 use lambda_runtime::{Context, LambdaEvent};
-use chrono::{DateTime, Utc};
 use lifecycle_health::aws::probe::Probe;
 use lifecycle_health::clock::Clock;
 use lifecycle_health::settings::Settings;
@@ -56,9 +56,7 @@ impl World {
     }
 
     fn gate(&self, settings: Settings, lambda_endpoint: Option<&str>) -> HealthGate<EmulatorClock> {
-        let lambda = aws_sdk_lambda::config::Builder::from(&self.config)
-            .endpoint_url(lambda_endpoint.unwrap_or(&self.em.endpoint))
-            .build();
+        let lambda = aws_sdk_lambda::config::Builder::from(&self.config).endpoint_url(lambda_endpoint.unwrap_or(&self.em.endpoint)).build();
         HealthGate::from_clients(
             Probe {
                 autoscaling: self.autoscaling.clone(),
@@ -119,7 +117,9 @@ impl World {
             .auto_scaling_group_name(name)
             .desired_configuration(
                 DesiredConfiguration::builder()
-                    .launch_template(LaunchTemplateSpecification::builder().launch_template_id(&template_id).version(number.to_string()).build())
+                    .launch_template(
+                        LaunchTemplateSpecification::builder().launch_template_id(&template_id).version(number.to_string()).build(),
+                    )
                     .build(),
             )
             .preferences(RefreshPreferences::builder().min_healthy_percentage(50).instance_warmup(0).auto_rollback(auto_rollback).build())

@@ -37,8 +37,7 @@ impl TrackedRefresh {
     }
 
     pub fn from_token(token: &str) -> Result<Self, ContinuationError> {
-        let tracked: TrackedRefresh =
-            serde_json::from_str(token).map_err(|e| ContinuationError::Unreadable(e.to_string()))?;
+        let tracked: TrackedRefresh = serde_json::from_str(token).map_err(|e| ContinuationError::Unreadable(e.to_string()))?;
         if tracked.v != TOKEN_VERSION {
             return Err(ContinuationError::Unreadable(format!("format version {}", tracked.v)));
         }

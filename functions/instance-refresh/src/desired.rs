@@ -50,21 +50,26 @@ impl PinnedTemplate<'_> {
 }
 
 /// Every override that names its own template, checked before any change is made.
-pub fn check_overrides(policy: Option<&MixedInstancesPolicy>, template_id: &str, template_name: Option<&str>) -> Result<(), UnpinnableOverride> {
+pub fn check_overrides(
+    policy: Option<&MixedInstancesPolicy>,
+    template_id: &str,
+    template_name: Option<&str>,
+) -> Result<(), UnpinnableOverride> {
     let pinned = PinnedTemplate { id: template_id, name: template_name, version: 0 };
     pin_overrides(policy, &pinned).map(drop)
 }
 
 /// The group's configuration with only the launch template version changed: a
 /// MixedInstancesPolicy keeps its overrides (pinned too) and its distribution.
-pub fn desired_configuration(policy: Option<&MixedInstancesPolicy>, pinned: &PinnedTemplate<'_>) -> Result<DesiredConfiguration, UnpinnableOverride> {
+pub fn desired_configuration(
+    policy: Option<&MixedInstancesPolicy>,
+    pinned: &PinnedTemplate<'_>,
+) -> Result<DesiredConfiguration, UnpinnableOverride> {
     let Some(policy) = policy else {
         return Ok(DesiredConfiguration::builder().launch_template(pinned.spec()).build());
     };
-    let template = LaunchTemplate::builder()
-        .launch_template_specification(pinned.spec())
-        .set_overrides(pin_overrides(Some(policy), pinned)?)
-        .build();
+    let template =
+        LaunchTemplate::builder().launch_template_specification(pinned.spec()).set_overrides(pin_overrides(Some(policy), pinned)?).build();
     let policy = MixedInstancesPolicy::builder()
         .launch_template(template)
         .set_instances_distribution(policy.instances_distribution().cloned())
@@ -72,7 +77,10 @@ pub fn desired_configuration(policy: Option<&MixedInstancesPolicy>, pinned: &Pin
     Ok(DesiredConfiguration::builder().mixed_instances_policy(policy).build())
 }
 
-fn pin_overrides(policy: Option<&MixedInstancesPolicy>, pinned: &PinnedTemplate<'_>) -> Result<Option<Vec<LaunchTemplateOverrides>>, UnpinnableOverride> {
+fn pin_overrides(
+    policy: Option<&MixedInstancesPolicy>,
+    pinned: &PinnedTemplate<'_>,
+) -> Result<Option<Vec<LaunchTemplateOverrides>>, UnpinnableOverride> {
     let Some(overrides) = policy.and_then(|p| p.launch_template()).map(|t| t.overrides()) else { return Ok(None) };
     overrides
         .iter()
@@ -100,12 +108,21 @@ mod tests {
     const PINNED: PinnedTemplate<'static> = PinnedTemplate { id: "lt-main", name: Some("web"), version: 7 };
 
     fn spec(id: Option<&str>, name: Option<&str>, version: &str) -> LaunchTemplateSpecification {
-        LaunchTemplateSpecification::builder().set_launch_template_id(id.map(Into::into)).set_launch_template_name(name.map(Into::into)).version(version).build()
+        LaunchTemplateSpecification::builder()
+            .set_launch_template_id(id.map(Into::into))
+            .set_launch_template_name(name.map(Into::into))
+            .version(version)
+            .build()
     }
 
     fn policy(overrides: Vec<LaunchTemplateOverrides>) -> MixedInstancesPolicy {
         MixedInstancesPolicy::builder()
-            .launch_template(LaunchTemplate::builder().launch_template_specification(spec(Some("lt-main"), None, "3")).set_overrides(Some(overrides)).build())
+            .launch_template(
+                LaunchTemplate::builder()
+                    .launch_template_specification(spec(Some("lt-main"), None, "3"))
+                    .set_overrides(Some(overrides))
+                    .build(),
+            )
             .instances_distribution(InstancesDistribution::builder().on_demand_base_capacity(1).build())
             .build()
     }
@@ -132,7 +149,8 @@ mod tests {
         let mixed = desired.mixed_instances_policy().unwrap();
         let template = mixed.launch_template().unwrap();
         assert_eq!(template.launch_template_specification().unwrap().version(), Some("7"));
-        let versions: Vec<Option<&str>> = template.overrides().iter().map(|o| o.launch_template_specification().and_then(|s| s.version())).collect();
+        let versions: Vec<Option<&str>> =
+            template.overrides().iter().map(|o| o.launch_template_specification().and_then(|s| s.version())).collect();
         assert_eq!(versions, [None, Some("7"), Some("7")]);
         assert_eq!(template.overrides()[0].instance_type(), Some("t4g.small"));
         assert_eq!(mixed.instances_distribution().and_then(|d| d.on_demand_base_capacity()), Some(1));

@@ -50,11 +50,9 @@ impl RefreshAction {
     /// CodePipeline re-invokes us while the answer is "in progress".
     async fn track(&self, token: &str) -> Result<JobOutcome, RefreshError> {
         let tracked = TrackedRefresh::from_token(token)?;
-        let snapshot = auto_scaling::refresh(&self.autoscaling, &tracked.auto_scaling_group_name, &tracked.refresh_id)
-            .await?
-            .ok_or_else(|| RefreshError::RefreshVanished {
-                group: tracked.auto_scaling_group_name.clone(),
-                refresh_id: tracked.refresh_id.clone(),
+        let snapshot =
+            auto_scaling::refresh(&self.autoscaling, &tracked.auto_scaling_group_name, &tracked.refresh_id).await?.ok_or_else(|| {
+                RefreshError::RefreshVanished { group: tracked.auto_scaling_group_name.clone(), refresh_id: tracked.refresh_id.clone() }
             })?;
         info!(refresh_id = %snapshot.id, status = %snapshot.status_text, percent = ?snapshot.percent_complete, "refresh tracked");
         Ok(outcome_for(&snapshot, &tracked, SystemTime::now())?)
@@ -87,28 +85,21 @@ impl RefreshAction {
         check_overrides(source.mixed_instances_policy.as_ref(), &current.template_id, current.template_name.as_deref())?;
         let tags = merge_release_tags(current.tag_specifications.clone(), &release)?;
         let description = format!("release {} for {} (from version {})", release.id, release.stage, current.number);
-        let new_version = launch_templates::create_version(
-            &self.ec2,
-            &current,
-            &tags,
-            params.image_id.as_deref(),
-            &description,
-            &job.id,
-        )
-        .await?;
+        let new_version =
+            launch_templates::create_version(&self.ec2, &current, &tags, params.image_id.as_deref(), &description, &job.id).await?;
         info!(template = %current.template_id, from = current.number, version = new_version, release = %release.id, "launch template version created");
 
         let pinned = PinnedTemplate { id: &current.template_id, name: current.template_name.as_deref(), version: new_version };
         let desired = desired_configuration(source.mixed_instances_policy.as_ref(), &pinned)?;
         let refresh_id = match auto_scaling::start_refresh(&self.autoscaling, group, desired, &preferences).await? {
-                StartResult::Started(id) => id,
-                // Someone started one between our check and our start: decide on it the same way.
-                StartResult::AlreadyRunning => {
-                    let running = self.active_refresh(group).await?.ok_or_else(|| {
-                        RefreshError::RefreshRunning(format!(
-                            "Auto Scaling reported a refresh in progress on {group}, but none is listed now; re-run the action"
-                        ))
-                    })?;
+            StartResult::Started(id) => id,
+            // Someone started one between our check and our start: decide on it the same way.
+            StartResult::AlreadyRunning => {
+                let running = self.active_refresh(group).await?.ok_or_else(|| {
+                    RefreshError::RefreshRunning(format!(
+                        "Auto Scaling reported a refresh in progress on {group}, but none is listed now; re-run the action"
+                    ))
+                })?;
                 return self.adopt_or_refuse(running, &release, group, params.when_refresh_in_progress).await.map(Answer::from);
             }
         };
@@ -137,7 +128,13 @@ impl RefreshAction {
         Ok(latest.filter(|r| r.status.is_active()))
     }
 
-    async fn adopt_or_refuse(&self, running: RefreshSnapshot, release: &Release, group: &str, policy: InProgressPolicy) -> Result<JobOutcome, RefreshError> {
+    async fn adopt_or_refuse(
+        &self,
+        running: RefreshSnapshot,
+        release: &Release,
+        group: &str,
+        policy: InProgressPolicy,
+    ) -> Result<JobOutcome, RefreshError> {
         let running_release = self.release_rolled_out_by(&running).await?;
         match decide_on_running(&running, running_release.as_deref(), &release.id, group, policy) {
             RunningDecision::Adopt { launch_template_version } => {

@@ -64,10 +64,7 @@ impl RefreshParameters {
             }
         }
         if params.launch_template_versions_to_keep == Some(0) {
-            return Err(ParameterError::field(
-                "launchTemplateVersionsToKeep",
-                "must be at least 1; leave it out to keep every version",
-            ));
+            return Err(ParameterError::field("launchTemplateVersionsToKeep", "must be at least 1; leave it out to keep every version"));
         }
         Ok(params)
     }
@@ -99,10 +96,7 @@ mod tests {
 
     #[test]
     fn the_policy_for_a_running_refresh_is_spelt_in_kebab_case() {
-        let p = RefreshParameters::parse(Some(
-            r#"{"stage":"dev","autoScalingGroupName":"g","whenRefreshInProgress":"fail"}"#,
-        ))
-        .unwrap();
+        let p = RefreshParameters::parse(Some(r#"{"stage":"dev","autoScalingGroupName":"g","whenRefreshInProgress":"fail"}"#)).unwrap();
         assert_eq!(p.when_refresh_in_progress, InProgressPolicy::Fail);
     }
 
@@ -114,24 +108,20 @@ mod tests {
 
     #[test]
     fn an_unresolved_variable_in_the_group_name_is_explained() {
-        let err =
-            RefreshParameters::parse(Some(r##"{"stage":"dev","autoScalingGroupName":"#{Env.Asg}"}"##)).unwrap_err();
+        let err = RefreshParameters::parse(Some(r##"{"stage":"dev","autoScalingGroupName":"#{Env.Asg}"}"##)).unwrap_err();
         assert!(err.to_string().contains("not resolved"), "{err}");
     }
 
     #[test]
     fn an_image_that_is_not_an_ami_is_rejected() {
-        let err = RefreshParameters::parse(Some(r#"{"stage":"dev","autoScalingGroupName":"g","imageId":"ubuntu"}"#))
-            .unwrap_err();
+        let err = RefreshParameters::parse(Some(r#"{"stage":"dev","autoScalingGroupName":"g","imageId":"ubuntu"}"#)).unwrap_err();
         assert!(err.to_string().starts_with("UserParameters field `imageId`"), "{err}");
     }
 
     #[test]
     fn keeping_zero_versions_is_rejected() {
-        let err = RefreshParameters::parse(Some(
-            r#"{"stage":"dev","autoScalingGroupName":"g","launchTemplateVersionsToKeep":0}"#,
-        ))
-        .unwrap_err();
+        let err =
+            RefreshParameters::parse(Some(r#"{"stage":"dev","autoScalingGroupName":"g","launchTemplateVersionsToKeep":0}"#)).unwrap_err();
         assert!(err.to_string().contains("launchTemplateVersionsToKeep"), "{err}");
     }
 }

@@ -175,22 +175,14 @@ mod tests {
     #[test]
     fn max_healthy_is_between_100_and_200() {
         for max in [99, 201] {
-            let p = PreferenceParameters {
-                min_healthy_percentage: Some(90),
-                max_healthy_percentage: Some(max),
-                ..Default::default()
-            };
+            let p = PreferenceParameters { min_healthy_percentage: Some(90), max_healthy_percentage: Some(max), ..Default::default() };
             assert_eq!(field_of(p.validate()), "preferences.maxHealthyPercentage");
         }
     }
 
     #[test]
     fn max_minus_min_may_not_exceed_100() {
-        let p = PreferenceParameters {
-            min_healthy_percentage: Some(50),
-            max_healthy_percentage: Some(151),
-            ..Default::default()
-        };
+        let p = PreferenceParameters { min_healthy_percentage: Some(50), max_healthy_percentage: Some(151), ..Default::default() };
         let err = p.validate().unwrap_err().to_string();
         assert!(err.contains("at most 100"), "{err}");
         let ok = PreferenceParameters { max_healthy_percentage: Some(150), ..p };
@@ -228,11 +220,7 @@ mod tests {
     fn waits_are_bounded_by_48_hours() {
         let p = PreferenceParameters { bake_time_seconds: Some(172_801), ..Default::default() };
         assert_eq!(field_of(p.validate()), "preferences.bakeTimeSeconds");
-        let p = PreferenceParameters {
-            checkpoint_percentages: vec![100],
-            checkpoint_delay_seconds: Some(172_801),
-            ..Default::default()
-        };
+        let p = PreferenceParameters { checkpoint_percentages: vec![100], checkpoint_delay_seconds: Some(172_801), ..Default::default() };
         assert_eq!(field_of(p.validate()), "preferences.checkpointDelaySeconds");
     }
 

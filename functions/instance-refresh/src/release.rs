@@ -54,11 +54,7 @@ pub fn resolve_release(
         .or_else(|| artifact.and_then(|a| a.revision.as_deref()).filter(|r| !r.is_empty()))
         .ok_or(ReleaseError::NoCommitId)?
         .to_owned();
-    let release = Release {
-        id,
-        artifact: artifact.and_then(|a| a.s3_location.as_ref()).map(|l| l.to_uri()),
-        stage: stage.to_owned(),
-    };
+    let release = Release { id, artifact: artifact.and_then(|a| a.s3_location.as_ref()).map(|l| l.to_uri()), stage: stage.to_owned() };
     for (key, value) in release.tags() {
         let chars = value.chars().count();
         if chars > MAX_TAG_VALUE_CHARS {
@@ -87,10 +83,7 @@ pub struct TagSpecification {
 
 /// Puts the release on the `instance` tag specification: existing tags stay, the release
 /// tags of an earlier release are replaced (not duplicated), other resource types untouched.
-pub fn merge_release_tags(
-    mut specs: Vec<TagSpecification>,
-    release: &Release,
-) -> Result<Vec<TagSpecification>, ReleaseError> {
+pub fn merge_release_tags(mut specs: Vec<TagSpecification>, release: &Release) -> Result<Vec<TagSpecification>, ReleaseError> {
     let index = match specs.iter().position(|s| s.resource_type == "instance") {
         Some(i) => i,
         None => {
@@ -170,10 +163,7 @@ mod tests {
         let release = Release { id: "c1".into(), artifact: None, stage: "prod".into() };
         let merged = merge_release_tags(existing.clone(), &release).unwrap();
         assert_eq!(merged[0], existing[0]);
-        assert_eq!(
-            merged[1].tags,
-            tags(&[("Name", "web"), ("team", "web"), (RELEASE_TAG, "c1"), (STAGE_TAG, "prod")])
-        );
+        assert_eq!(merged[1].tags, tags(&[("Name", "web"), ("team", "web"), (RELEASE_TAG, "c1"), (STAGE_TAG, "prod")]));
         assert_eq!(release_of(&merged), Some("c1"));
     }
 

@@ -73,9 +73,7 @@ mod tests {
 
     #[test]
     fn a_running_refresh_of_another_release_is_named_in_the_failure() {
-        let RunningDecision::Refuse(m) =
-            decide_on_running(&running(), Some("old"), "c1", "web", InProgressPolicy::AdoptSameRelease)
-        else {
+        let RunningDecision::Refuse(m) = decide_on_running(&running(), Some("old"), "c1", "web", InProgressPolicy::AdoptSameRelease) else {
             panic!()
         };
         assert!(m.contains("instance refresh r-9 (InProgress, 30% complete)") && m.contains("release old, not c1"), "{m}");
@@ -97,9 +95,6 @@ mod tests {
     fn a_same_release_refresh_without_an_explicit_version_is_not_adopted() {
         let mut r = running();
         r.desired_template.as_mut().unwrap().version = Some("$Latest".into());
-        assert!(matches!(
-            decide_on_running(&r, Some("c1"), "c1", "web", InProgressPolicy::AdoptSameRelease),
-            RunningDecision::Refuse(_)
-        ));
+        assert!(matches!(decide_on_running(&r, Some("c1"), "c1", "web", InProgressPolicy::AdoptSameRelease), RunningDecision::Refuse(_)));
     }
 }

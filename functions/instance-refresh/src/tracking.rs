@@ -43,10 +43,7 @@ impl RefreshStatus {
 
     /// Still running: blocks a new refresh on the same group.
     pub fn is_active(self) -> bool {
-        !matches!(
-            self,
-            Self::Successful | Self::Failed | Self::Cancelled | Self::RollbackSuccessful | Self::RollbackFailed
-        )
+        !matches!(self, Self::Successful | Self::Failed | Self::Cancelled | Self::RollbackSuccessful | Self::RollbackFailed)
     }
 }
 
@@ -187,8 +184,7 @@ mod tests {
 
     #[test]
     fn a_successful_refresh_succeeds_the_job_with_output_variables() {
-        let JobOutcome::Succeeded { output_variables, .. } = outcome_for(&snapshot("Successful"), &tracked(), at_minute(7)).unwrap()
-        else {
+        let JobOutcome::Succeeded { output_variables, .. } = outcome_for(&snapshot("Successful"), &tracked(), at_minute(7)).unwrap() else {
             panic!()
         };
         assert_eq!(output_variables["RefreshId"], "r-1");
@@ -238,13 +234,19 @@ mod tests {
 
     #[test]
     fn summaries_say_how_long_the_refresh_has_been_running() {
-        let JobOutcome::InProgress { summary, .. } = outcome_for(&snapshot("InProgress"), &tracked(), at_minute(7)).unwrap() else { panic!() };
+        let JobOutcome::InProgress { summary, .. } = outcome_for(&snapshot("InProgress"), &tracked(), at_minute(7)).unwrap() else {
+            panic!()
+        };
         assert!(summary.contains("running for 7 min"), "{summary}");
-        let JobOutcome::Succeeded { summary, .. } = outcome_for(&snapshot("Successful"), &tracked(), at_minute(125)).unwrap() else { panic!() };
+        let JobOutcome::Succeeded { summary, .. } = outcome_for(&snapshot("Successful"), &tracked(), at_minute(125)).unwrap() else {
+            panic!()
+        };
         assert!(summary.contains("running for 2 h 05 min"), "{summary}");
         let mut unreadable = tracked();
         unreadable.started_at = "yesterday".into();
-        let JobOutcome::InProgress { summary, .. } = outcome_for(&snapshot("InProgress"), &unreadable, at_minute(7)).unwrap() else { panic!() };
+        let JobOutcome::InProgress { summary, .. } = outcome_for(&snapshot("InProgress"), &unreadable, at_minute(7)).unwrap() else {
+            panic!()
+        };
         assert!(!summary.contains("running for"), "{summary}");
         assert_eq!(human(Duration::from_secs(42)), "42 s");
         assert_eq!(human(Duration::from_secs(60)), "1 min");
@@ -263,7 +265,9 @@ mod tests {
     fn a_failed_refresh_fails_the_job_with_aws_reason() {
         let mut s = snapshot("Failed");
         s.status_reason = Some("Instance i-1 failed its health check".into());
-        assert!(failure_message(outcome_for(&s, &tracked(), at_minute(7)).unwrap()).contains("failed: Instance i-1 failed its health check"));
+        assert!(
+            failure_message(outcome_for(&s, &tracked(), at_minute(7)).unwrap()).contains("failed: Instance i-1 failed its health check")
+        );
     }
 
     #[test]

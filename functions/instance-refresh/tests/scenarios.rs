@@ -70,32 +70,31 @@ fn start_refresh_to(version: &'static str, mixed: bool) -> Rule {
 }
 
 fn list_versions(numbers: std::ops::RangeInclusive<i64>) -> Rule {
-    mock!(aws_sdk_ec2::Client::describe_launch_template_versions)
-        .match_requests(|r| r.versions().is_empty())
-        .then_output(move || {
-            DescribeLaunchTemplateVersionsOutput::builder()
-                .set_launch_template_versions(Some(numbers.clone().map(|n| template_version(n, &[])).collect()))
-                .build()
-        })
+    mock!(aws_sdk_ec2::Client::describe_launch_template_versions).match_requests(|r| r.versions().is_empty()).then_output(move || {
+        DescribeLaunchTemplateVersionsOutput::builder()
+            .set_launch_template_versions(Some(numbers.clone().map(|n| template_version(n, &[])).collect()))
+            .build()
+    })
 }
 
 fn delete_versions(expected: &'static [&'static str]) -> Rule {
-    mock!(aws_sdk_ec2::Client::delete_launch_template_versions)
-        .match_requests(move |r| r.versions() == expected)
-        .then_output(move || {
-            DeleteLaunchTemplateVersionsOutput::builder()
-                .set_successfully_deleted_launch_template_versions(Some(
-                    expected
-                        .iter()
-                        .map(|v| DeleteLaunchTemplateVersionsResponseSuccessItem::builder().version_number(v.parse().unwrap()).build())
-                        .collect(),
-                ))
-                .build()
-        })
+    mock!(aws_sdk_ec2::Client::delete_launch_template_versions).match_requests(move |r| r.versions() == expected).then_output(move || {
+        DeleteLaunchTemplateVersionsOutput::builder()
+            .set_successfully_deleted_launch_template_versions(Some(
+                expected
+                    .iter()
+                    .map(|v| DeleteLaunchTemplateVersionsResponseSuccessItem::builder().version_number(v.parse().unwrap()).build())
+                    .collect(),
+            ))
+            .build()
+    })
 }
 
 fn tracks(token: &Value, refresh: &str, version: i64) -> bool {
-    token["refreshId"] == refresh && token["launchTemplateVersion"] == version && token["releaseId"] == RELEASE && token["autoScalingGroupName"] == GROUP
+    token["refreshId"] == refresh
+        && token["launchTemplateVersion"] == version
+        && token["releaseId"] == RELEASE
+        && token["autoScalingGroupName"] == GROUP
 }
 
 #[tokio::test]
@@ -139,7 +138,11 @@ fn all_groups_after(answered: &Arc<AtomicBool>, groups: Vec<aws_sdk_autoscaling:
     let answered = answered.clone();
     mock!(aws_sdk_autoscaling::Client::describe_auto_scaling_groups)
         .match_requests(move |r| r.auto_scaling_group_names().is_empty() && answered.load(Ordering::SeqCst))
-        .then_output(move || aws_sdk_autoscaling::operation::describe_auto_scaling_groups::DescribeAutoScalingGroupsOutput::builder().set_auto_scaling_groups(Some(groups.clone())).build())
+        .then_output(move || {
+            aws_sdk_autoscaling::operation::describe_auto_scaling_groups::DescribeAutoScalingGroupsOutput::builder()
+                .set_auto_scaling_groups(Some(groups.clone()))
+                .build()
+        })
 }
 
 #[tokio::test]
@@ -149,7 +152,10 @@ async fn pruning_keeps_every_version_another_group_its_instances_or_its_refresh_
     let event = event("start.json");
     let job = job_id(&event);
     let mut event = event;
-    let params = event["CodePipeline.job"]["data"]["actionConfiguration"]["configuration"]["UserParameters"].as_str().unwrap().replace("\"launchTemplateVersionsToKeep\": 10", "\"launchTemplateVersionsToKeep\": 7");
+    let params = event["CodePipeline.job"]["data"]["actionConfiguration"]["configuration"]["UserParameters"]
+        .as_str()
+        .unwrap()
+        .replace("\"launchTemplateVersionsToKeep\": 10", "\"launchTemplateVersionsToKeep\": 7");
     event["CodePipeline.job"]["data"]["actionConfiguration"]["configuration"]["UserParameters"] = Value::String(params);
     let (group, latest, start) = (group_with_template("11"), latest_refresh(None), start_refresh_to("12", false));
     let current = describe_version("11", template_version(11, &[("Name", "web")]));
@@ -160,7 +166,9 @@ async fn pruning_keeps_every_version_another_group_its_instances_or_its_refresh_
     let production_refresh = latest_refresh_of("web-production", Some(("r-prod", Refresh { version: "4", ..Refresh::new("InProgress") })));
     // Newest 7 are 6..=12; of 1..=5, 1 is the default and 2, 3, 4 are production's.
     let (list, delete) = (list_versions(1..=12), delete_versions(&["5"]));
-    run(event, &[&group, &latest, &start, &users, &staging_refresh, &production_refresh], &[&current, &create, &list, &delete], &[&answer]).await.unwrap();
+    run(event, &[&group, &latest, &start, &users, &staging_refresh, &production_refresh], &[&current, &create, &list, &delete], &[&answer])
+        .await
+        .unwrap();
     for rule in [&users, &staging_refresh, &production_refresh, &list, &delete, &answer] {
         assert_eq!(rule.num_calls(), 1);
     }
@@ -211,16 +219,18 @@ async fn a_refresh_started_elsewhere_in_the_meantime_is_adopted_when_it_is_ours(
     let job = job_id(&event);
     let (group, latest) = (group_with_template("11"), latest_refresh(None));
     let in_progress = mock!(aws_sdk_autoscaling::Client::start_instance_refresh).then_http_response(|| {
-        autoscaling_error(400, "InstanceRefreshInProgress", "An Instance Refresh is already in progress and blocks the execution of this Instance Refresh.")
+        autoscaling_error(
+            400,
+            "InstanceRefreshInProgress",
+            "An Instance Refresh is already in progress and blocks the execution of this Instance Refresh.",
+        )
     });
     let now_running = latest_refresh(Some(("r-twin", Refresh { version: "12", ..Refresh::new("Pending") })));
     let current = describe_version("11", template_version(11, &[("Name", "web")]));
     let create = create_version_from("11", 12);
     let ours = describe_version("12", template_version(12, &[("deploy:release", RELEASE)]));
     let answer = expect_in_progress(&job, |token, _| tracks(token, "r-twin", 12));
-    run(event, &[&group, &latest, &in_progress, &now_running], &[&current, &create, &ours], &[&answer])
-        .await
-        .unwrap();
+    run(event, &[&group, &latest, &in_progress, &now_running], &[&current, &create, &ours], &[&answer]).await.unwrap();
     assert_eq!(answer.num_calls(), 1);
 }
 
@@ -278,7 +288,8 @@ async fn a_cancelled_refresh_fails_the_job() {
 #[tokio::test]
 async fn a_failed_rollback_fails_the_job_and_says_to_inspect_the_group() {
     let refresh = Refresh { reason: Some("Rollback could not replace i-0x"), ..Refresh::new("RollbackFailed") };
-    continuation_with(refresh, |job| expect_failure(job, "JobFailed", &["rollback failed (Rollback could not replace i-0x)", "inspect"])).await;
+    continuation_with(refresh, |job| expect_failure(job, "JobFailed", &["rollback failed (Rollback could not replace i-0x)", "inspect"]))
+        .await;
 }
 
 #[tokio::test]
@@ -313,13 +324,9 @@ async fn throttling_is_retried_by_the_sdk_and_tracking_goes_on() {
 #[tokio::test]
 async fn persistent_throttling_fails_the_job_instead_of_leaving_it_waiting() {
     let event = event("continue.json");
-    let describe = mock!(aws_sdk_autoscaling::Client::describe_instance_refreshes)
-        .sequence()
-        .http_response(autoscaling_throttled)
-        .times(3)
-        .build();
-    let answer =
-        expect_failure(&job_id(&event), "JobFailed", &["autoscaling:DescribeInstanceRefreshes failed: Throttling: Rate exceeded"]);
+    let describe =
+        mock!(aws_sdk_autoscaling::Client::describe_instance_refreshes).sequence().http_response(autoscaling_throttled).times(3).build();
+    let answer = expect_failure(&job_id(&event), "JobFailed", &["autoscaling:DescribeInstanceRefreshes failed: Throttling: Rate exceeded"]);
     run(event, &[&describe], &[], &[&answer]).await.unwrap();
     assert_eq!(describe.num_calls(), 3);
     assert_eq!(answer.num_calls(), 1);
@@ -328,8 +335,9 @@ async fn persistent_throttling_fails_the_job_instead_of_leaving_it_waiting() {
 #[tokio::test]
 async fn access_denied_is_reported_as_a_permission_error_naming_the_action() {
     let event = event("start.json");
-    let denied = mock!(aws_sdk_autoscaling::Client::describe_auto_scaling_groups)
-        .then_http_response(|| autoscaling_error(403, "AccessDenied", "User is not authorized to perform: autoscaling:DescribeAutoScalingGroups"));
+    let denied = mock!(aws_sdk_autoscaling::Client::describe_auto_scaling_groups).then_http_response(|| {
+        autoscaling_error(403, "AccessDenied", "User is not authorized to perform: autoscaling:DescribeAutoScalingGroups")
+    });
     let answer = expect_failure(&job_id(&event), "PermissionError", &["autoscaling:DescribeAutoScalingGroups"]);
     run(event, &[&denied], &[], &[&answer]).await.unwrap();
     assert_eq!(answer.num_calls(), 1);
@@ -384,11 +392,16 @@ async fn adoption_reads_the_release_from_the_template_the_running_refresh_names(
     // Finding 8: the group still names its old template; the refresh moves it to another.
     let event = event("start.json");
     let job = job_id(&event);
-    let running = latest_refresh(Some(("r-moving", Refresh { version: "5", template: "lt-0ther000000000000", ..Refresh::new("InProgress") })));
+    let running =
+        latest_refresh(Some(("r-moving", Refresh { version: "5", template: "lt-0ther000000000000", ..Refresh::new("InProgress") })));
     let group = group_with_template("11");
     let theirs = mock!(aws_sdk_ec2::Client::describe_launch_template_versions)
         .match_requests(|r| r.launch_template_id() == Some("lt-0ther000000000000") && r.versions() == ["5"])
-        .then_output(|| DescribeLaunchTemplateVersionsOutput::builder().launch_template_versions(template_version(5, &[("deploy:release", RELEASE)])).build());
+        .then_output(|| {
+            DescribeLaunchTemplateVersionsOutput::builder()
+                .launch_template_versions(template_version(5, &[("deploy:release", RELEASE)]))
+                .build()
+        });
     let answer = expect_in_progress(&job, |token, _| tracks(token, "r-moving", 5));
     run(event, &[&group, &running], &[&theirs], &[&answer]).await.unwrap();
     assert_eq!((theirs.num_calls(), answer.num_calls()), (1, 1));
@@ -405,7 +418,12 @@ async fn an_override_on_its_own_launch_template_is_refused_before_anything_chang
                 .overrides(
                     aws_sdk_autoscaling::types::LaunchTemplateOverrides::builder()
                         .instance_type("c7i.large")
-                        .launch_template_specification(aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder().launch_template_id("lt-x86").version("$Default").build())
+                        .launch_template_specification(
+                            aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
+                                .launch_template_id("lt-x86")
+                                .version("$Default")
+                                .build(),
+                        )
                         .build(),
                 )
                 .build(),
@@ -413,7 +431,12 @@ async fn an_override_on_its_own_launch_template_is_refused_before_anything_chang
         .build();
     let group = mock!(aws_sdk_autoscaling::Client::describe_auto_scaling_groups).then_output(move || {
         aws_sdk_autoscaling::operation::describe_auto_scaling_groups::DescribeAutoScalingGroupsOutput::builder()
-            .auto_scaling_groups(aws_sdk_autoscaling::types::AutoScalingGroup::builder().auto_scaling_group_name(GROUP).mixed_instances_policy(foreign.clone()).build())
+            .auto_scaling_groups(
+                aws_sdk_autoscaling::types::AutoScalingGroup::builder()
+                    .auto_scaling_group_name(GROUP)
+                    .mixed_instances_policy(foreign.clone())
+                    .build(),
+            )
             .build()
     });
     let current = describe_version("3", template_version(3, &[("Name", "web")]));

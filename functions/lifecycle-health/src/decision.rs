@@ -70,7 +70,9 @@ pub struct Checks {
 pub enum Look {
     Answered(Checks),
     /// The look's AWS calls and HTTP check did not finish within their budget.
-    TimedOut { budget_ms: u64 },
+    TimedOut {
+        budget_ms: u64,
+    },
 }
 
 /// The outcome of one look at the instance.
@@ -101,9 +103,7 @@ pub fn verdict(look: &Look, elapsed: Duration, settings: &Settings) -> Verdict {
     };
     let mut warming = Vec::new();
     match &checks.bootstrap {
-        BootstrapCheck::Failed => {
-            return Verdict::Unhealthy(format!("user data reported {}=failed", settings.bootstrap_tag))
-        }
+        BootstrapCheck::Failed => return Verdict::Unhealthy(format!("user data reported {}=failed", settings.bootstrap_tag)),
         BootstrapCheck::Complete => {}
         other if settings.require_bootstrap_complete => {
             let seen = match other {
@@ -122,10 +122,7 @@ pub fn verdict(look: &Look, elapsed: Duration, settings: &Settings) -> Verdict {
             settings.not_found_grace.as_secs()
         )),
         InstanceCheck::NotFound => {
-            return Verdict::Unhealthy(format!(
-                "EC2 still does not know the instance {} s after its launch",
-                elapsed.as_secs()
-            ))
+            return Verdict::Unhealthy(format!("EC2 still does not know the instance {} s after its launch", elapsed.as_secs()))
         }
         InstanceCheck::Pending => warming.push("the instance is pending".into()),
         InstanceCheck::Running { instance_status, system_status } => {
@@ -167,7 +164,11 @@ pub fn verdict(look: &Look, elapsed: Duration, settings: &Settings) -> Verdict {
     if let HttpCheckResult::Failed { detail } = &checks.http {
         warming.push(format!("HTTP health check: {detail}"));
     }
-    if warming.is_empty() { Verdict::Healthy } else { Verdict::Warming(warming) }
+    if warming.is_empty() {
+        Verdict::Healthy
+    } else {
+        Verdict::Warming(warming)
+    }
 }
 
 /// The decision, with the maximum wait applied: an instance is never left waiting past it.
@@ -271,7 +272,9 @@ mod tests {
     #[test]
     fn the_clamped_maximum_wait_is_the_one_applied() {
         let checks = Checks { instance: InstanceCheck::Pending, ..healthy() };
-        let Decision::Abandon(reason) = super::decide(&Look::Answered(checks), secs(300), secs(300), &Settings::default()) else { panic!() };
+        let Decision::Abandon(reason) = super::decide(&Look::Answered(checks), secs(300), secs(300), &Settings::default()) else {
+            panic!()
+        };
         assert!(reason.contains("(maximum wait 300 s)"), "{reason}");
     }
 
@@ -288,7 +291,11 @@ mod tests {
 
     #[test]
     fn the_checks_serialise_with_aws_spellings_for_the_decision_log() {
-        let json = serde_json::to_value(Look::Answered(Checks { targets: vec![target("tg", TargetHealthStateEnum::Unused, Some(TargetHealthReasonEnum::NotRegistered))], ..healthy() })).unwrap();
+        let json = serde_json::to_value(Look::Answered(Checks {
+            targets: vec![target("tg", TargetHealthStateEnum::Unused, Some(TargetHealthReasonEnum::NotRegistered))],
+            ..healthy()
+        }))
+        .unwrap();
         assert_eq!(json["instance"], serde_json::json!({"lifecycle": "running", "instance_status": "ok", "system_status": "ok"}));
         assert_eq!(json["targets"][0], serde_json::json!({"target_group": "tg", "state": "unused", "reason": "Target.NotRegistered"}));
         assert_eq!(json["look"], "answered");
@@ -331,7 +338,10 @@ mod tests {
             ..healthy()
         };
         assert_eq!(decide(&checks, secs(5), &Settings::default()), Decision::Continue);
-        let initial = Checks { targets: vec![target("tg", TargetHealthStateEnum::Initial, Some(TargetHealthReasonEnum::InitialHealthChecking))], ..healthy() };
+        let initial = Checks {
+            targets: vec![target("tg", TargetHealthStateEnum::Initial, Some(TargetHealthReasonEnum::InitialHealthChecking))],
+            ..healthy()
+        };
         assert!(matches!(decide(&initial, secs(5), &Settings::default()), Decision::Wait(_)));
     }
 
@@ -345,7 +355,8 @@ mod tests {
 
     #[test]
     fn an_unused_target_for_another_reason_than_not_registered_waits() {
-        let not_in_use = Checks { targets: vec![target("tg", TargetHealthStateEnum::Unused, Some(TargetHealthReasonEnum::NotInUse))], ..healthy() };
+        let not_in_use =
+            Checks { targets: vec![target("tg", TargetHealthStateEnum::Unused, Some(TargetHealthReasonEnum::NotInUse))], ..healthy() };
         assert_eq!(decide(&not_in_use, secs(5), &Settings::default()), Decision::Wait(vec!["unused in tg (Target.NotInUse)".into()]));
     }
 
@@ -358,9 +369,16 @@ mod tests {
 
     #[test]
     fn a_failing_http_check_waits_and_a_required_bootstrap_tag_waits() {
-        let checks = Checks { http: HttpCheckResult::Failed { detail: "connection refused".into() }, bootstrap: BootstrapCheck::Absent, ..healthy() };
+        let checks = Checks {
+            http: HttpCheckResult::Failed { detail: "connection refused".into() },
+            bootstrap: BootstrapCheck::Absent,
+            ..healthy()
+        };
         let settings = Settings { require_bootstrap_complete: true, ..Settings::default() };
         let Decision::Wait(reasons) = decide(&checks, secs(5), &settings) else { panic!() };
-        assert_eq!(reasons, vec!["waiting for bootstrap=complete (seen no tag)".to_owned(), "HTTP health check: connection refused".to_owned()]);
+        assert_eq!(
+            reasons,
+            vec!["waiting for bootstrap=complete (seen no tag)".to_owned(), "HTTP health check: connection refused".to_owned()]
+        );
     }
 }

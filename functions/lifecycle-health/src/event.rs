@@ -89,8 +89,8 @@ pub fn continuation_payload(check: &LaunchCheck, progress: &Progress) -> Value {
 
 pub fn parse(event: Value, now: DateTime<Utc>) -> Result<Incoming, EventError> {
     if event.get("continueCheck").is_some() {
-        let continuation: Continuation = serde_json::from_value(event)
-            .map_err(|e| EventError::NotEventBridge(format!("unreadable continuation: {e}")))?;
+        let continuation: Continuation =
+            serde_json::from_value(event).map_err(|e| EventError::NotEventBridge(format!("unreadable continuation: {e}")))?;
         return match parse(continuation.continue_check, now)? {
             Incoming::Launch(mut check) => {
                 // Older continuations carry no start: the event's time (or now) it is.
@@ -102,11 +102,8 @@ pub fn parse(event: Value, now: DateTime<Utc>) -> Result<Incoming, EventError> {
         };
     }
     let original = event.clone();
-    let envelope: EventBridgeEvent<Value> =
-        serde_json::from_value(event).map_err(|e| EventError::NotEventBridge(e.to_string()))?;
-    let is_test = |d: &Value| {
-        [d.get("Event"), d.get("LifecycleTransition")].into_iter().flatten().any(|v| v == TEST_NOTIFICATION)
-    };
+    let envelope: EventBridgeEvent<Value> = serde_json::from_value(event).map_err(|e| EventError::NotEventBridge(e.to_string()))?;
+    let is_test = |d: &Value| [d.get("Event"), d.get("LifecycleTransition")].into_iter().flatten().any(|v| v == TEST_NOTIFICATION);
     if is_test(&envelope.detail) {
         return Ok(Incoming::TestNotification);
     }

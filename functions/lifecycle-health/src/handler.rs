@@ -113,7 +113,8 @@ impl<C: Clock> HealthGate<C> {
             return Err(err);
         }
         let (call, look_budget) = (settings.call_timeout, settings.look_budget());
-        let heartbeat_timeout = bounded(call, "autoscaling:DescribeLifecycleHooks", lifecycle::heartbeat_timeout(&self.probe.autoscaling, action)).await?;
+        let heartbeat_timeout =
+            bounded(call, "autoscaling:DescribeLifecycleHooks", lifecycle::heartbeat_timeout(&self.probe.autoscaling, action)).await?;
         let max_wait = effective_max_wait(settings.max_wait, heartbeat_timeout, look_budget, call);
         let longest = longest_sleep(heartbeat_timeout, look_budget, call);
         // Read once: the group's target groups do not change while one instance launches.
@@ -154,7 +155,8 @@ impl<C: Clock> HealthGate<C> {
                     continue;
                 }
             };
-            let answered = bounded(call, "autoscaling:CompleteLifecycleAction", lifecycle::complete(&self.probe.autoscaling, action, result)).await?;
+            let answered =
+                bounded(call, "autoscaling:CompleteLifecycleAction", lifecycle::complete(&self.probe.autoscaling, action, result)).await?;
             info!(
                 instance = %action.ec2_instance_id,
                 group = %action.auto_scaling_group_name,
@@ -175,7 +177,8 @@ impl<C: Clock> HealthGate<C> {
 
     async fn heartbeat(&self, action: &LifecycleActionDetail, waiting: &mut Waiting, call: Duration) -> Result<Answered, HealthError> {
         let sent_at = self.clock.now();
-        let answered = bounded(call, "autoscaling:RecordLifecycleActionHeartbeat", lifecycle::heartbeat(&self.probe.autoscaling, action)).await?;
+        let answered =
+            bounded(call, "autoscaling:RecordLifecycleActionHeartbeat", lifecycle::heartbeat(&self.probe.autoscaling, action)).await?;
         waiting.last_heartbeat = sent_at;
         waiting.progress.heartbeats += 1;
         waiting.progress.last_heartbeat_at = Some(sent_at);

@@ -93,31 +93,55 @@ impl Settings {
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
         let mut s = Settings::default();
         let seconds = |key: &str| -> Result<Option<Duration>, SettingsError> {
-            var(key).map(|v| v.trim().parse::<u64>().map(Duration::from_secs).map_err(|_| env_error(key, "a whole number of seconds", &v))).transpose()
+            var(key)
+                .map(|v| v.trim().parse::<u64>().map(Duration::from_secs).map_err(|_| env_error(key, "a whole number of seconds", &v)))
+                .transpose()
         };
         let flag = |key: &str| -> Result<Option<bool>, SettingsError> {
-            var(key).map(|v| match v.trim().to_ascii_lowercase().as_str() {
-                "true" | "1" | "yes" => Ok(true),
-                "false" | "0" | "no" => Ok(false),
-                _ => Err(env_error(key, "true or false", &v)),
-            }).transpose()
+            var(key)
+                .map(|v| match v.trim().to_ascii_lowercase().as_str() {
+                    "true" | "1" | "yes" => Ok(true),
+                    "false" | "0" | "no" => Ok(false),
+                    _ => Err(env_error(key, "true or false", &v)),
+                })
+                .transpose()
         };
-        if let Some(d) = seconds("HEALTH_MAX_WAIT_SECONDS")? { s.max_wait = d; }
-        if let Some(d) = seconds("HEALTH_TARGET_GRACE_SECONDS")? { s.target_grace = d; }
-        if let Some(d) = seconds("HEALTH_DEADLINE_MARGIN_SECONDS")? { s.deadline_margin = d; }
-        if let Some(d) = seconds("HEALTH_FIRST_POLL_SECONDS")? { s.first_poll = d; }
-        if let Some(d) = seconds("HEALTH_MAX_POLL_SECONDS")? { s.max_poll = d; }
-        if let Some(d) = seconds("HEALTH_NOT_FOUND_GRACE_SECONDS")? { s.not_found_grace = d; }
+        if let Some(d) = seconds("HEALTH_MAX_WAIT_SECONDS")? {
+            s.max_wait = d;
+        }
+        if let Some(d) = seconds("HEALTH_TARGET_GRACE_SECONDS")? {
+            s.target_grace = d;
+        }
+        if let Some(d) = seconds("HEALTH_DEADLINE_MARGIN_SECONDS")? {
+            s.deadline_margin = d;
+        }
+        if let Some(d) = seconds("HEALTH_FIRST_POLL_SECONDS")? {
+            s.first_poll = d;
+        }
+        if let Some(d) = seconds("HEALTH_MAX_POLL_SECONDS")? {
+            s.max_poll = d;
+        }
+        if let Some(d) = seconds("HEALTH_NOT_FOUND_GRACE_SECONDS")? {
+            s.not_found_grace = d;
+        }
         if let Some(ms) = var("HEALTH_AWS_CALL_TIMEOUT_MS") {
             let ms = ms.trim().parse::<u64>().map_err(|_| env_error("HEALTH_AWS_CALL_TIMEOUT_MS", "milliseconds", &ms))?;
             s.call_timeout = Duration::from_millis(ms);
         }
-        if let Some(b) = flag("HEALTH_CHECK_TARGETS")? { s.check_targets = b; }
-        if let Some(b) = flag("HEALTH_REQUIRE_BOOTSTRAP_COMPLETE")? { s.require_bootstrap_complete = b; }
-        if let Some(tag) = var("HEALTH_BOOTSTRAP_TAG").filter(|t| !t.trim().is_empty()) { s.bootstrap_tag = tag; }
+        if let Some(b) = flag("HEALTH_CHECK_TARGETS")? {
+            s.check_targets = b;
+        }
+        if let Some(b) = flag("HEALTH_REQUIRE_BOOTSTRAP_COMPLETE")? {
+            s.require_bootstrap_complete = b;
+        }
+        if let Some(tag) = var("HEALTH_BOOTSTRAP_TAG").filter(|t| !t.trim().is_empty()) {
+            s.bootstrap_tag = tag;
+        }
         if let Some(port) = var("HEALTH_HTTP_PORT") {
             let port = port.trim().parse::<u16>().map_err(|_| env_error("HEALTH_HTTP_PORT", "a TCP port", &port))?;
-            let timeout_ms = var("HEALTH_HTTP_TIMEOUT_MS").map(|t| t.trim().parse::<u64>().map_err(|_| env_error("HEALTH_HTTP_TIMEOUT_MS", "milliseconds", &t))).transpose()?;
+            let timeout_ms = var("HEALTH_HTTP_TIMEOUT_MS")
+                .map(|t| t.trim().parse::<u64>().map_err(|_| env_error("HEALTH_HTTP_TIMEOUT_MS", "milliseconds", &t)))
+                .transpose()?;
             s.http = Some(HttpCheck {
                 port,
                 path: normalise_path(var("HEALTH_HTTP_PATH").as_deref().unwrap_or("/health")),
@@ -148,7 +172,10 @@ impl Settings {
             return fail("HEALTH_FIRST_POLL_SECONDS", "must be at least 1: with 0 the function would look again without pausing".into());
         }
         if self.max_poll < self.first_poll {
-            return fail("HEALTH_MAX_POLL_SECONDS", format!("{} s is below HEALTH_FIRST_POLL_SECONDS ({} s)", self.max_poll.as_secs(), self.first_poll.as_secs()));
+            return fail(
+                "HEALTH_MAX_POLL_SECONDS",
+                format!("{} s is below HEALTH_FIRST_POLL_SECONDS ({} s)", self.max_poll.as_secs(), self.first_poll.as_secs()),
+            );
         }
         if self.call_timeout.is_zero() {
             return fail("HEALTH_AWS_CALL_TIMEOUT_MS", "must be above 0".into());
@@ -157,7 +184,12 @@ impl Settings {
         if self.deadline_margin < hand_over {
             return fail(
                 "HEALTH_DEADLINE_MARGIN_SECONDS",
-                format!("{} s cannot fit a heartbeat and a hand-over of {} ms each; use at least {} s", self.deadline_margin.as_secs_f64(), self.call_timeout.as_millis(), hand_over.as_secs_f64().ceil()),
+                format!(
+                    "{} s cannot fit a heartbeat and a hand-over of {} ms each; use at least {} s",
+                    self.deadline_margin.as_secs_f64(),
+                    self.call_timeout.as_millis(),
+                    hand_over.as_secs_f64().ceil()
+                ),
             );
         }
         // Against the shortest legal hook: a heartbeat, the first wait, a look and the next
@@ -185,10 +217,18 @@ impl Settings {
             reason: format!("{e}; expected keys maxWaitSeconds, targetGraceSeconds, checkTargets, http {{port, path, timeoutMs}}, requireBootstrapComplete"),
         })?;
         let mut s = self.clone();
-        if let Some(v) = overrides.max_wait_seconds { s.max_wait = Duration::from_secs(v); }
-        if let Some(v) = overrides.target_grace_seconds { s.target_grace = Duration::from_secs(v); }
-        if let Some(v) = overrides.check_targets { s.check_targets = v; }
-        if let Some(v) = overrides.require_bootstrap_complete { s.require_bootstrap_complete = v; }
+        if let Some(v) = overrides.max_wait_seconds {
+            s.max_wait = Duration::from_secs(v);
+        }
+        if let Some(v) = overrides.target_grace_seconds {
+            s.target_grace = Duration::from_secs(v);
+        }
+        if let Some(v) = overrides.check_targets {
+            s.check_targets = v;
+        }
+        if let Some(v) = overrides.require_bootstrap_complete {
+            s.require_bootstrap_complete = v;
+        }
         if let Some(http) = overrides.http {
             let defaults = self.http.clone();
             s.http = Some(HttpCheck {
@@ -203,7 +243,11 @@ impl Settings {
 }
 
 fn normalise_path(path: &str) -> String {
-    if path.starts_with('/') { path.to_owned() } else { format!("/{path}") }
+    if path.starts_with('/') {
+        path.to_owned()
+    } else {
+        format!("/{path}")
+    }
 }
 
 fn env_error(key: &str, expected: &str, got: &str) -> SettingsError {
@@ -228,8 +272,11 @@ mod tests {
     #[test]
     fn variables_configure_every_check() {
         let s = Settings::from_vars(vars(&[
-            ("HEALTH_MAX_WAIT_SECONDS", "600"), ("HEALTH_HTTP_PORT", "8080"), ("HEALTH_HTTP_PATH", "ready"),
-            ("HEALTH_CHECK_TARGETS", "false"), ("HEALTH_REQUIRE_BOOTSTRAP_COMPLETE", "yes"),
+            ("HEALTH_MAX_WAIT_SECONDS", "600"),
+            ("HEALTH_HTTP_PORT", "8080"),
+            ("HEALTH_HTTP_PATH", "ready"),
+            ("HEALTH_CHECK_TARGETS", "false"),
+            ("HEALTH_REQUIRE_BOOTSTRAP_COMPLETE", "yes"),
         ]))
         .unwrap();
         assert_eq!(s.max_wait, Duration::from_secs(600));
@@ -262,7 +309,12 @@ mod tests {
 
     #[test]
     fn the_bounds_themselves_are_allowed() {
-        let s = Settings::from_vars(vars(&[("HEALTH_FIRST_POLL_SECONDS", "7"), ("HEALTH_MAX_POLL_SECONDS", "7"), ("HEALTH_DEADLINE_MARGIN_SECONDS", "6")])).unwrap();
+        let s = Settings::from_vars(vars(&[
+            ("HEALTH_FIRST_POLL_SECONDS", "7"),
+            ("HEALTH_MAX_POLL_SECONDS", "7"),
+            ("HEALTH_DEADLINE_MARGIN_SECONDS", "6"),
+        ]))
+        .unwrap();
         assert_eq!((s.first_poll, s.max_poll, s.deadline_margin), (Duration::from_secs(7), Duration::from_secs(7), Duration::from_secs(6)));
     }
 

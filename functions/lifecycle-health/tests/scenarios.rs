@@ -19,7 +19,10 @@ use support::*;
 async fn an_impaired_instance_is_abandoned_with_the_reason() {
     let (h, g, c) = (hook(300), group(&[]), complete("ABANDON"));
     let (s, t) = (status(InstanceStateName::Running, "impaired", "ok"), tags(None));
-    let out = run(launch(Duration::ZERO), Mocks { autoscaling: &[&h, &g, &c], ec2: &[&s, &t], elb: NO_RULES, lambda: NO_RULES }, fast(), MINUTE).await.unwrap();
+    let out =
+        run(launch(Duration::ZERO), Mocks { autoscaling: &[&h, &g, &c], ec2: &[&s, &t], elb: NO_RULES, lambda: NO_RULES }, fast(), MINUTE)
+            .await
+            .unwrap();
     assert_eq!(out["reason"], "EC2 instance status check is impaired");
 }
 
@@ -27,7 +30,10 @@ async fn an_impaired_instance_is_abandoned_with_the_reason() {
 async fn bootstrap_failed_abandons_without_waiting() {
     let (h, g, c) = (hook(300), group(&[]), complete("ABANDON"));
     let (s, t) = (status(InstanceStateName::Pending, "initializing", "initializing"), tags(Some("failed")));
-    let out = run(launch(Duration::ZERO), Mocks { autoscaling: &[&h, &g, &c], ec2: &[&s, &t], elb: NO_RULES, lambda: NO_RULES }, fast(), MINUTE).await.unwrap();
+    let out =
+        run(launch(Duration::ZERO), Mocks { autoscaling: &[&h, &g, &c], ec2: &[&s, &t], elb: NO_RULES, lambda: NO_RULES }, fast(), MINUTE)
+            .await
+            .unwrap();
     assert_eq!(out["reason"], "user data reported bootstrap=failed");
 }
 
@@ -45,9 +51,14 @@ async fn a_warming_instance_gets_a_heartbeat_through_throttling_then_is_continue
     let s = statuses(&[(InstanceStateName::Running, "initializing", "ok"), (InstanceStateName::Running, "ok", "ok")]);
     let t = tags(None);
     // Started 25 s ago against a 30 s heartbeat timeout: a heartbeat is due before waiting.
-    let out = run(launch(Duration::from_secs(25)), Mocks { autoscaling: &[&h, &g, &beat, &c], ec2: &[&s, &t], elb: NO_RULES, lambda: NO_RULES }, fast(), MINUTE)
-        .await
-        .unwrap();
+    let out = run(
+        launch(Duration::from_secs(25)),
+        Mocks { autoscaling: &[&h, &g, &beat, &c], ec2: &[&s, &t], elb: NO_RULES, lambda: NO_RULES },
+        fast(),
+        MINUTE,
+    )
+    .await
+    .unwrap();
     assert_eq!(out["result"], "CONTINUE");
     assert_eq!(beat.num_calls(), 3, "two throttled heartbeats retried by the SDK, then recorded");
 }
@@ -62,7 +73,10 @@ async fn throttling_during_completion_is_retried_by_the_sdk() {
         .output(|| CompleteLifecycleActionOutput::builder().build())
         .build();
     let (s, t) = (status(InstanceStateName::Running, "ok", "ok"), tags(None));
-    let out = run(launch(Duration::ZERO), Mocks { autoscaling: &[&h, &g, &c], ec2: &[&s, &t], elb: NO_RULES, lambda: NO_RULES }, fast(), MINUTE).await.unwrap();
+    let out =
+        run(launch(Duration::ZERO), Mocks { autoscaling: &[&h, &g, &c], ec2: &[&s, &t], elb: NO_RULES, lambda: NO_RULES }, fast(), MINUTE)
+            .await
+            .unwrap();
     assert_eq!(out["result"], "CONTINUE");
     assert_eq!(c.num_calls(), 3);
 }
@@ -72,7 +86,10 @@ async fn persistent_throttling_during_completion_fails_the_invocation_so_lambda_
     let (h, g) = (hook(300), group(&[]));
     let c = mock!(aws_sdk_autoscaling::Client::complete_lifecycle_action).sequence().http_response(throttled).times(3).build();
     let (s, t) = (status(InstanceStateName::Running, "ok", "ok"), tags(None));
-    let err = run(launch(Duration::ZERO), Mocks { autoscaling: &[&h, &g, &c], ec2: &[&s, &t], elb: NO_RULES, lambda: NO_RULES }, fast(), MINUTE).await.unwrap_err();
+    let err =
+        run(launch(Duration::ZERO), Mocks { autoscaling: &[&h, &g, &c], ec2: &[&s, &t], elb: NO_RULES, lambda: NO_RULES }, fast(), MINUTE)
+            .await
+            .unwrap_err();
     assert!(err.to_string().contains("autoscaling:CompleteLifecycleAction failed: Throttling: Rate exceeded"), "{err}");
     assert_eq!(lambda_runtime::Diagnostic::from(err).error_type, "AwsCallFailed");
 }
@@ -82,7 +99,10 @@ async fn an_action_completed_elsewhere_is_done_not_an_error() {
     let (h, g) = (hook(300), group(&[]));
     let c = mock!(aws_sdk_autoscaling::Client::complete_lifecycle_action).then_http_response(no_active_action);
     let (s, t) = (status(InstanceStateName::Running, "ok", "ok"), tags(None));
-    let out = run(launch(Duration::ZERO), Mocks { autoscaling: &[&h, &g, &c], ec2: &[&s, &t], elb: NO_RULES, lambda: NO_RULES }, fast(), MINUTE).await.unwrap();
+    let out =
+        run(launch(Duration::ZERO), Mocks { autoscaling: &[&h, &g, &c], ec2: &[&s, &t], elb: NO_RULES, lambda: NO_RULES }, fast(), MINUTE)
+            .await
+            .unwrap();
     assert_eq!(out["alreadyClosed"], true);
 }
 
@@ -91,7 +111,14 @@ async fn still_warming_at_the_maximum_wait_is_abandoned_naming_what_never_came()
     let (h, g, c) = (hook(300), group(&["arn:tg/web"]), complete("ABANDON"));
     let (s, t, th) = (status(InstanceStateName::Running, "ok", "ok"), tags(None), target("initial", Some("Elb.InitialHealthChecking")));
     let settings = Settings { max_wait: Duration::from_secs(600), ..fast() };
-    let out = run(launch(Duration::from_secs(601)), Mocks { autoscaling: &[&h, &g, &c], ec2: &[&s, &t], elb: &[&th], lambda: NO_RULES }, settings, MINUTE).await.unwrap();
+    let out = run(
+        launch(Duration::from_secs(601)),
+        Mocks { autoscaling: &[&h, &g, &c], ec2: &[&s, &t], elb: &[&th], lambda: NO_RULES },
+        settings,
+        MINUTE,
+    )
+    .await
+    .unwrap();
     let reason = out["reason"].as_str().unwrap();
     assert!(reason.starts_with("still not healthy after 601 s (maximum wait 600 s): initial in arn:tg/web"), "{reason}");
 }
@@ -113,9 +140,15 @@ async fn when_the_next_look_does_not_fit_the_check_waits_what_fits_then_continue
         .then_output(|| InvokeOutput::builder().status_code(202).build());
     let clock = VirtualClock::new();
     // 20 s: the shortest workable invocation is 10 s margin + 3 s look + 5 s first poll.
-    let out = run_on(&clock, launch(Duration::ZERO), Mocks { autoscaling: &[&h, &g, &beat], ec2: &[&s, &t], elb: NO_RULES, lambda: &[&invoke] }, fast(), Duration::from_secs(20))
-        .await
-        .unwrap();
+    let out = run_on(
+        &clock,
+        launch(Duration::ZERO),
+        Mocks { autoscaling: &[&h, &g, &beat], ec2: &[&s, &t], elb: NO_RULES, lambda: &[&invoke] },
+        fast(),
+        Duration::from_secs(20),
+    )
+    .await
+    .unwrap();
     assert_eq!(out["result"], "CONTINUED_IN_NEW_INVOCATION");
     assert_eq!(invoke.num_calls(), 1);
     assert!(clock.slept() >= Duration::from_secs(7), "waited what fits before handing over: {:?}", clock.sleeps.lock().unwrap());
@@ -126,9 +159,14 @@ async fn when_the_next_look_does_not_fit_the_check_waits_what_fits_then_continue
 #[tokio::test]
 async fn an_invocation_too_short_to_wait_in_fails_before_any_aws_call_naming_the_timeout_to_set() {
     // Finding 3: SAM's default 3 s timeout would hand over hundreds of times a minute.
-    let err = run(launch(Duration::ZERO), Mocks { autoscaling: NO_RULES, ec2: NO_RULES, elb: NO_RULES, lambda: NO_RULES }, fast(), Duration::from_secs(3))
-        .await
-        .unwrap_err();
+    let err = run(
+        launch(Duration::ZERO),
+        Mocks { autoscaling: NO_RULES, ec2: NO_RULES, elb: NO_RULES, lambda: NO_RULES },
+        fast(),
+        Duration::from_secs(3),
+    )
+    .await
+    .unwrap_err();
     let message = err.to_string();
     assert!(message.contains("raise the function's Timeout to at least 18 s"), "{message}");
     assert_eq!(lambda_runtime::Diagnostic::from(err).error_type, "Misconfigured");
@@ -154,9 +192,15 @@ async fn heartbeats_never_lapse_against_a_30_second_hook_however_long_the_polls(
     looks.push((InstanceStateName::Running, "ok", "ok"));
     let (h, g, s, t) = (hook(30), group(&[]), statuses(&looks), tags(None));
     let started = clock.now();
-    let out = run_on(&clock, launch(Duration::ZERO), Mocks { autoscaling: &[&h, &g, &beat, &done], ec2: &[&s, &t], elb: NO_RULES, lambda: NO_RULES }, fast(), Duration::from_secs(900))
-        .await
-        .unwrap();
+    let out = run_on(
+        &clock,
+        launch(Duration::ZERO),
+        Mocks { autoscaling: &[&h, &g, &beat, &done], ec2: &[&s, &t], elb: NO_RULES, lambda: NO_RULES },
+        fast(),
+        Duration::from_secs(900),
+    )
+    .await
+    .unwrap();
     assert_eq!(out["result"], "CONTINUE");
     let calls = calls.lock().unwrap();
     assert!(beat.num_calls() >= 3, "{} heartbeats over {:?}", beat.num_calls(), clock.slept());
@@ -173,7 +217,10 @@ async fn an_instance_ec2_does_not_list_yet_is_waited_for_not_abandoned() {
     // Finding 2: InvalidInstanceID.NotFound right after launch is eventual consistency.
     let (h, g, c) = (hook(300), group(&[]), complete("CONTINUE"));
     let (s, t) = (unknown_then_ok(2), tags(None));
-    let out = run(launch(Duration::ZERO), Mocks { autoscaling: &[&h, &g, &c], ec2: &[&s, &t], elb: NO_RULES, lambda: NO_RULES }, fast(), MINUTE).await.unwrap();
+    let out =
+        run(launch(Duration::ZERO), Mocks { autoscaling: &[&h, &g, &c], ec2: &[&s, &t], elb: NO_RULES, lambda: NO_RULES }, fast(), MINUTE)
+            .await
+            .unwrap();
     assert_eq!(out["result"], "CONTINUE", "{out}");
     assert_eq!(s.num_calls(), 3);
 }
@@ -186,9 +233,14 @@ async fn a_hand_over_spends_no_heartbeat_when_the_action_outlives_the_maximum_wa
     let (s, t) = (status(InstanceStateName::Pending, "initializing", "initializing"), tags(None));
     let invoke = mock!(aws_sdk_lambda::Client::invoke).then_output(|| InvokeOutput::builder().status_code(202).build());
     let settings = Settings { max_wait: Duration::from_secs(420), ..fast() };
-    let out = run(launch(Duration::from_secs(400)), Mocks { autoscaling: &[&h, &g, &beat], ec2: &[&s, &t], elb: NO_RULES, lambda: &[&invoke] }, settings, Duration::from_secs(20))
-        .await
-        .unwrap();
+    let out = run(
+        launch(Duration::from_secs(400)),
+        Mocks { autoscaling: &[&h, &g, &beat], ec2: &[&s, &t], elb: NO_RULES, lambda: &[&invoke] },
+        settings,
+        Duration::from_secs(20),
+    )
+    .await
+    .unwrap();
     assert_eq!(out["result"], "CONTINUED_IN_NEW_INVOCATION");
     assert_eq!((beat.num_calls(), invoke.num_calls()), (0, 1));
 }
@@ -199,7 +251,14 @@ async fn the_maximum_wait_is_clamped_to_what_auto_scaling_keeps_the_action() {
     let (h, g, c) = (hook(30), group(&[]), complete("ABANDON"));
     let (s, t) = (status(InstanceStateName::Running, "initializing", "ok"), tags(None));
     let settings = Settings { max_wait: Duration::from_secs(7200), ..fast() };
-    let out = run(launch(Duration::from_secs(2995)), Mocks { autoscaling: &[&h, &g, &c], ec2: &[&s, &t], elb: NO_RULES, lambda: NO_RULES }, settings, MINUTE).await.unwrap();
+    let out = run(
+        launch(Duration::from_secs(2995)),
+        Mocks { autoscaling: &[&h, &g, &c], ec2: &[&s, &t], elb: NO_RULES, lambda: NO_RULES },
+        settings,
+        MINUTE,
+    )
+    .await
+    .unwrap();
     let reason = out["reason"].as_str().unwrap();
     // Less a look (3 s) and the completion (3 s): 2994 s.
     assert!(reason.contains("(maximum wait 2994 s)"), "{reason}");
@@ -211,8 +270,18 @@ async fn the_private_ip_is_read_once_per_invocation_however_many_looks() {
     let (port, requests) = health_server(&["503 Service Unavailable", "503 Service Unavailable", "200 OK"]);
     let (h, g, c) = (hook(300), group(&[]), complete("CONTINUE"));
     let (s, t, ip) = (status(InstanceStateName::Running, "ok", "ok"), tags(None), private_ip("127.0.0.1"));
-    let settings = Settings { http: Some(lifecycle_health::settings::HttpCheck { port, path: "/health".into(), timeout: Duration::from_secs(2) }), ..fast() };
-    let out = run(launch(Duration::ZERO), Mocks { autoscaling: &[&h, &g, &c], ec2: &[&s, &t, &ip], elb: NO_RULES, lambda: NO_RULES }, settings, MINUTE).await.unwrap();
+    let settings = Settings {
+        http: Some(lifecycle_health::settings::HttpCheck { port, path: "/health".into(), timeout: Duration::from_secs(2) }),
+        ..fast()
+    };
+    let out = run(
+        launch(Duration::ZERO),
+        Mocks { autoscaling: &[&h, &g, &c], ec2: &[&s, &t, &ip], elb: NO_RULES, lambda: NO_RULES },
+        settings,
+        MINUTE,
+    )
+    .await
+    .unwrap();
     assert_eq!(out["result"], "CONTINUE", "{out}");
     assert_eq!(requests.try_iter().count(), 3, "three looks");
     assert_eq!(ip.num_calls(), 1);
@@ -220,13 +289,23 @@ async fn the_private_ip_is_read_once_per_invocation_however_many_looks() {
 
 #[tokio::test]
 async fn a_test_notification_is_acknowledged_without_any_aws_call() {
-    let out = run(sample("test-notification.json"), Mocks { autoscaling: NO_RULES, ec2: NO_RULES, elb: NO_RULES, lambda: NO_RULES }, fast(), MINUTE).await.unwrap();
+    let out = run(
+        sample("test-notification.json"),
+        Mocks { autoscaling: NO_RULES, ec2: NO_RULES, elb: NO_RULES, lambda: NO_RULES },
+        fast(),
+        MINUTE,
+    )
+    .await
+    .unwrap();
     assert_eq!(out["result"], "ignored");
 }
 
 #[tokio::test]
 async fn a_malformed_event_fails_the_invocation_naming_the_field() {
-    let err = run(sample("malformed.json"), Mocks { autoscaling: NO_RULES, ec2: NO_RULES, elb: NO_RULES, lambda: NO_RULES }, fast(), MINUTE).await.unwrap_err();
+    let err =
+        run(sample("malformed.json"), Mocks { autoscaling: NO_RULES, ec2: NO_RULES, elb: NO_RULES, lambda: NO_RULES }, fast(), MINUTE)
+            .await
+            .unwrap_err();
     assert!(err.to_string().contains("missing field `EC2InstanceId`"), "{err}");
     assert_eq!(lambda_runtime::Diagnostic::from(err).error_type, "InvalidLifecycleEvent");
 }

@@ -48,7 +48,9 @@ impl S3Location {
 pub enum JobEventError {
     /// Without a job id there is nobody to answer: this is the one case that can only be
     /// reported as a Lambda error.
-    #[error("the event is not a CodePipeline job: {0}. Invoke this function from a CodePipeline Invoke action, or use a sample from events/")]
+    #[error(
+        "the event is not a CodePipeline job: {0}. Invoke this function from a CodePipeline Invoke action, or use a sample from events/"
+    )]
     NotAJob(String),
     /// The job id is known, so the job can (and must) be failed with this message.
     #[error("the CodePipeline job event is malformed at `{path}`: {reason}")]
@@ -101,9 +103,7 @@ impl CodePipelineJob {
     /// Parses the raw Lambda payload. The job id is read first so that a job whose other
     /// fields are malformed can still be failed with a useful message.
     pub fn from_event(event: &Value) -> Result<Self, JobEventError> {
-        let job = event
-            .get("CodePipeline.job")
-            .ok_or_else(|| JobEventError::NotAJob("it has no `CodePipeline.job` key".into()))?;
+        let job = event.get("CodePipeline.job").ok_or_else(|| JobEventError::NotAJob("it has no `CodePipeline.job` key".into()))?;
         let id = job
             .get("id")
             .and_then(Value::as_str)
@@ -112,20 +112,14 @@ impl CodePipelineJob {
             .to_owned();
         let malformed = |path: String, reason: String| JobEventError::Malformed { job_id: id.clone(), path, reason };
 
-        let data = job
-            .get("data")
-            .ok_or_else(|| malformed("CodePipeline.job.data".into(), "missing".into()))?;
-        let data: JobData = serde_path_to_error::deserialize(data).map_err(|e| {
-            malformed(format!("CodePipeline.job.data.{}", e.path()), e.inner().to_string())
-        })?;
+        let data = job.get("data").ok_or_else(|| malformed("CodePipeline.job.data".into(), "missing".into()))?;
+        let data: JobData = serde_path_to_error::deserialize(data)
+            .map_err(|e| malformed(format!("CodePipeline.job.data.{}", e.path()), e.inner().to_string()))?;
         let account_id = job.get("accountId").and_then(Value::as_str).map(str::to_owned);
         Ok(CodePipelineJob {
             id: id.clone(),
             account_id,
-            user_parameters: data
-                .action_configuration
-                .and_then(|a| a.configuration)
-                .and_then(|c| c.user_parameters),
+            user_parameters: data.action_configuration.and_then(|a| a.configuration).and_then(|c| c.user_parameters),
             input_artifacts: data.input_artifacts,
             continuation_token: data.continuation_token.filter(|t| !t.is_empty()),
         })

@@ -16,9 +16,16 @@ pub type OutputVariables = BTreeMap<String, String>;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JobOutcome {
     /// The action is finished; `output_variables` become `#{Namespace.Key}` downstream.
-    Succeeded { summary: String, output_variables: OutputVariables },
+    Succeeded {
+        summary: String,
+        output_variables: OutputVariables,
+    },
     /// Still working: CodePipeline re-invokes us with `continuation_token`.
-    InProgress { summary: String, continuation_token: String, percent_complete: u8 },
+    InProgress {
+        summary: String,
+        continuation_token: String,
+        percent_complete: u8,
+    },
     Failed(JobFailure),
 }
 

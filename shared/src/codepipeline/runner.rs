@@ -100,7 +100,10 @@ where
             Decided::Failed(failure) => (failure.into(), None),
             Decided::OutOfTime { had } => {
                 let outcome = fallback.take().unwrap_or_else(|| out_of_time(had).into());
-                warn!(had_ms = had.as_millis() as u64, "the invocation's time ran out before the handler decided; answering with its fallback");
+                warn!(
+                    had_ms = had.as_millis() as u64,
+                    "the invocation's time ran out before the handler decided; answering with its fallback"
+                );
                 (outcome, None)
             }
         };
@@ -118,7 +121,9 @@ enum Decided<'a> {
     Answer(Answer<'a>),
     Failed(JobFailure),
     /// `had`: the time the handler was given.
-    OutOfTime { had: Duration },
+    OutOfTime {
+        had: Duration,
+    },
 }
 
 async fn decide<'a, F, Fut, A>(handle: F, job: CodePipelineJob, fallback: Fallback, deadline: Option<SystemTime>) -> Decided<'a>

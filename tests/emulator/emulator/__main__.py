@@ -14,10 +14,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m emulator", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    parser.add_argument("--realtime", action="store_true",
-                        help="let refreshes and lifecycle timeouts follow real time (the local run)")
-    parser.add_argument("--exit-with-stdin", action="store_true",
-                        help="stop when standard input closes (a test harness that dies takes the emulator with it)")
+    parser.add_argument(
+        "--realtime", action="store_true", help="let refreshes and lifecycle timeouts follow real time (the local run)"
+    )
+    parser.add_argument(
+        "--exit-with-stdin",
+        action="store_true",
+        help="stop when standard input closes (a test harness that dies takes the emulator with it)",
+    )
     args = parser.parse_args()
     emulator = Emulator(args.host, args.port, args.realtime).start()
     print(f"EMULATOR_ENDPOINT={emulator.endpoint}", flush=True)

@@ -14,6 +14,7 @@ import math
 import random
 import uuid
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 from moto.autoscaling.models import ASG_NAME_TAG, InstanceState, autoscaling_backends
@@ -111,10 +112,17 @@ class LifecycleAction:
 
     def describe(self) -> dict[str, Any]:
         return {
-            "LifecycleActionToken": self.token, "EC2InstanceId": self.instance_id, "AutoScalingGroupName": self.group,
-            "LifecycleHookName": self.hook, "HeartbeatTimeout": self.heartbeat_timeout,
-            "DefaultResult": self.default_result, "Started": iso(self.started), "TimeoutAt": iso(self.timeout_at),
-            "GlobalTimeoutAt": iso(self.deadline), "Result": self.result, "Heartbeats": self.heartbeats,
+            "LifecycleActionToken": self.token,
+            "EC2InstanceId": self.instance_id,
+            "AutoScalingGroupName": self.group,
+            "LifecycleHookName": self.hook,
+            "HeartbeatTimeout": self.heartbeat_timeout,
+            "DefaultResult": self.default_result,
+            "Started": iso(self.started),
+            "TimeoutAt": iso(self.timeout_at),
+            "GlobalTimeoutAt": iso(self.deadline),
+            "Result": self.result,
+            "Heartbeats": self.heartbeats,
         }
 
 
@@ -181,7 +189,9 @@ class AutoScaling:
         target = copy.deepcopy(previous)
         if desired:
             mixed = desired.get("MixedInstancesPolicy")
-            spec = desired.get("LaunchTemplate") or (mixed or {}).get("LaunchTemplate", {}).get("LaunchTemplateSpecification", {})
+            spec = desired.get("LaunchTemplate") or (mixed or {}).get("LaunchTemplate", {}).get(
+                "LaunchTemplateSpecification", {}
+            )
             if auto_rollback and str(spec.get("Version", "$Default")).startswith("$"):
                 # Inferred text: AWS documents the restriction, not the message.
                 raise validation(
@@ -195,13 +205,20 @@ class AutoScaling:
             self.instance_targets.setdefault(state.instance.id, previous.key())
         skip = str(prefs.get("SkipMatching", "false")).lower() == "true"
         to_replace = [
-            s.instance.id for s in group.instance_states
+            s.instance.id
+            for s in group.instance_states
             if s.lifecycle_state in ("InService", "Pending", "Pending:Wait", "Pending:Proceed")
             and not (skip and self.instance_targets.get(s.instance.id) == target.key())
         ]
         refresh = Refresh(
-            id=str(uuid.uuid4()), group=group.name, account=account, region=region, preferences=prefs,
-            desired=desired, previous=previous, started=now,
+            id=str(uuid.uuid4()),
+            group=group.name,
+            account=account,
+            region=region,
+            preferences=prefs,
+            desired=desired,
+            previous=previous,
+            started=now,
             forward=Pass(target=target, to_replace=to_replace, total=len(to_replace)),
         )
         self.refreshes.append(refresh)
@@ -211,11 +228,14 @@ class AutoScaling:
     def describe(self, account: str, region: str, params: dict[str, Any]) -> dict[str, Any]:
         group = self.group(account, region, params.get("AutoScalingGroupName"))
         ids = params.get("InstanceRefreshIds") or []
-        found = [r for r in reversed(self.refreshes) if r.account == account and r.region == region
-                 and r.group == group.name and (not ids or r.id in ids)]
+        found = [
+            r
+            for r in reversed(self.refreshes)
+            if r.account == account and r.region == region and r.group == group.name and (not ids or r.id in ids)
+        ]
         max_records = int(params.get("MaxRecords") or 50)
         start = int(params.get("NextToken") or 0)
-        page = found[start:start + max_records]
+        page = found[start : start + max_records]
         result: dict[str, Any] = {"InstanceRefreshes": [self.render(r) for r in page]}
         if start + max_records < len(found):
             result["NextToken"] = str(start + max_records)
@@ -225,8 +245,10 @@ class AutoScaling:
         group = self.group(account, region, params.get("AutoScalingGroupName"))
         refresh = self.active(account, region, group.name)
         if refresh is None or refresh.status in ("Cancelling", "RollbackInProgress"):
-            raise AwsError("ActiveInstanceRefreshNotFound",
-                           f"No in progress or pending Instance Refresh found for Auto Scaling group {group.name}")
+            raise AwsError(
+                "ActiveInstanceRefreshNotFound",
+                f"No in progress or pending Instance Refresh found for Auto Scaling group {group.name}",
+            )
         refresh.status = "Cancelling"
         refresh.status_reason = "Cancelling instance refresh (requested by user)"
         return {"InstanceRefreshId": refresh.id}
@@ -235,11 +257,15 @@ class AutoScaling:
         group = self.group(account, region, params.get("AutoScalingGroupName"))
         refresh = self.active(account, region, group.name)
         if refresh is None:
-            raise AwsError("ActiveInstanceRefreshNotFound",
-                           f"No in progress or pending Instance Refresh found for Auto Scaling group {group.name}")
+            raise AwsError(
+                "ActiveInstanceRefreshNotFound",
+                f"No in progress or pending Instance Refresh found for Auto Scaling group {group.name}",
+            )
         if not refresh.desired or refresh.status in ("RollbackInProgress", "Cancelling"):
-            raise AwsError("IrreversibleInstanceRefresh",
-                           "The instance refresh can't be rolled back: it has no desired configuration or is already being rolled back or cancelled.")
+            raise AwsError(
+                "IrreversibleInstanceRefresh",
+                "The instance refresh can't be rolled back: it has no desired configuration or is already being rolled back or cancelled.",
+            )
         self.start_rollback(refresh, "Rollback requested by user")
         return {"InstanceRefreshId": refresh.id}
 
@@ -254,19 +280,29 @@ class AutoScaling:
         forward = r.forward
         assert forward is not None
         out: dict[str, Any] = {
-            "InstanceRefreshId": r.id, "AutoScalingGroupName": r.group, "Status": r.status,
-            "StatusReason": r.status_reason, "StartTime": iso(r.started), "EndTime": iso(r.ended),
+            "InstanceRefreshId": r.id,
+            "AutoScalingGroupName": r.group,
+            "Status": r.status,
+            "StatusReason": r.status_reason,
+            "StartTime": iso(r.started),
+            "EndTime": iso(r.ended),
             "PercentageComplete": forward.percent(),
             "InstancesToUpdate": max(forward.total - forward.replaced, 0),
-            "Preferences": r.preferences or None, "Strategy": "Rolling",
+            "Preferences": r.preferences or None,
+            "Strategy": "Rolling",
             "DesiredConfiguration": r.desired,
-            "ProgressDetails": {"LivePoolProgress": {"PercentageComplete": forward.percent(),
-                                                     "InstancesToUpdate": max(forward.total - forward.replaced, 0)}},
+            "ProgressDetails": {
+                "LivePoolProgress": {
+                    "PercentageComplete": forward.percent(),
+                    "InstancesToUpdate": max(forward.total - forward.replaced, 0),
+                }
+            },
         }
         if rolling_back:
             assert r.rollback is not None
             out["RollbackDetails"] = {
-                "RollbackReason": r.rollback_reason, "RollbackStartTime": iso(r.rollback_started),
+                "RollbackReason": r.rollback_reason,
+                "RollbackStartTime": iso(r.rollback_started),
                 "PercentageCompleteOnRollback": r.rollback.percent(),
                 "InstancesToUpdateOnRollback": max(r.rollback.total - r.rollback.replaced, 0),
             }
@@ -280,9 +316,14 @@ class AutoScaling:
         if not token and not instance:
             raise validation("Either LifecycleActionToken or InstanceId must be specified.")
         for a in self.actions:
-            if a.result is None and a.account == account and a.region == region \
-                    and a.group == params.get("AutoScalingGroupName") and a.hook == params.get("LifecycleHookName") \
-                    and (a.token == token if token else a.instance_id == instance):
+            if (
+                a.result is None
+                and a.account == account
+                and a.region == region
+                and a.group == params.get("AutoScalingGroupName")
+                and a.hook == params.get("LifecycleHookName")
+                and (a.token == token if token else a.instance_id == instance)
+            ):
                 return a
         if token:
             raise validation(f"No active Lifecycle Action found with token {token}")
@@ -291,7 +332,9 @@ class AutoScaling:
     def complete(self, account: str, region: str, params: dict[str, Any]) -> dict[str, Any]:
         result = params.get("LifecycleActionResult")
         if result not in ("CONTINUE", "ABANDON"):
-            raise validation(f"1 validation error detected: Value '{result}' at 'lifecycleActionResult' failed to satisfy constraint: Member must be CONTINUE or ABANDON")
+            raise validation(
+                f"1 validation error detected: Value '{result}' at 'lifecycleActionResult' failed to satisfy constraint: Member must be CONTINUE or ABANDON"
+            )
         action = self.find_action(account, region, params)
         self.finish(action, result, result)
         return {}
@@ -315,19 +358,32 @@ class AutoScaling:
         instance_type = (overrides[0].get("InstanceType") if overrides else None) or version.instance_type or "t3.micro"
         subnet = group.vpc_zone_identifier.split(",")[0] if group.vpc_zone_identifier else None
         reservation = ec2.run_instances(
-            version.image_id or "ami-12c6146b", count, version.user_data, version.security_groups,
-            instance_type=instance_type, tags={"instance": tags}, placement=random.choice(group.availability_zones),
-            launch_config=None, launch_template={"LaunchTemplateId": template.id, "Version": str(target.version)},
-            is_instance_type_default=False, subnet_id=subnet,
+            version.image_id or "ami-12c6146b",
+            count,
+            version.user_data,
+            version.security_groups,
+            instance_type=instance_type,
+            tags={"instance": tags},
+            placement=random.choice(group.availability_zones),
+            launch_config=None,
+            launch_template={"LaunchTemplateId": template.id, "Version": str(target.version)},
+            is_instance_type_default=False,
+            subnet_id=subnet,
         )
-        hooks = [h for h in self.backend(refresh.account, refresh.region).describe_lifecycle_hooks(group.name)
-                 if h.lifecycle_transition == LAUNCHING]
+        hooks = [
+            h
+            for h in self.backend(refresh.account, refresh.region).describe_lifecycle_hooks(group.name)
+            if h.lifecycle_transition == LAUNCHING
+        ]
         now = self.world.clock.now()
         ids = []
         for instance in reservation.instances:
             instance.autoscaling_group = group
-            state = InstanceState(instance, lifecycle_state="Pending:Wait" if hooks else "InService",
-                                  protected_from_scale_in=group.new_instances_protected_from_scale_in)
+            state = InstanceState(
+                instance,
+                lifecycle_state="Pending:Wait" if hooks else "InService",
+                protected_from_scale_in=group.new_instances_protected_from_scale_in,
+            )
             group.instance_states.append(state)
             self.instance_targets[instance.id] = target.key()
             health.note_launch(instance.id)
@@ -339,22 +395,40 @@ class AutoScaling:
     def hold(self, refresh: Refresh, group: Any, hook: Any, instance_id: str, now: float) -> None:
         timeout = int(hook.heartbeat_timeout)
         action = LifecycleAction(
-            token=str(uuid.uuid4()), instance_id=instance_id, group=group.name, hook=hook.name,
-            account=refresh.account, region=refresh.region, heartbeat_timeout=timeout,
-            default_result=hook.default_result, started=now, timeout_at=now + timeout,
+            token=str(uuid.uuid4()),
+            instance_id=instance_id,
+            group=group.name,
+            hook=hook.name,
+            account=refresh.account,
+            region=refresh.region,
+            heartbeat_timeout=timeout,
+            default_result=hook.default_result,
+            started=now,
+            timeout_at=now + timeout,
             deadline=now + min(MAX_WAIT, 100 * timeout),
         )
         self.actions.append(action)
         detail = {
-            "Origin": "EC2", "Destination": "AutoScalingGroup", "LifecycleActionToken": action.token,
-            "AutoScalingGroupName": group.name, "LifecycleHookName": hook.name, "EC2InstanceId": instance_id,
+            "Origin": "EC2",
+            "Destination": "AutoScalingGroup",
+            "LifecycleActionToken": action.token,
+            "AutoScalingGroupName": group.name,
+            "LifecycleHookName": hook.name,
+            "EC2InstanceId": instance_id,
             "LifecycleTransition": LAUNCHING,
         }
         metadata = self.hook_metadata.get((refresh.account, refresh.region, group.name, hook.name))
         if metadata is not None:
             detail["NotificationMetadata"] = metadata
-        self.world.events.emit("EC2 Instance-launch Lifecycle Action", "aws.autoscaling", detail,
-                               account=refresh.account, region=refresh.region, now=now, resources=[group.arn])
+        self.world.events.emit(
+            "EC2 Instance-launch Lifecycle Action",
+            "aws.autoscaling",
+            detail,
+            account=refresh.account,
+            region=refresh.region,
+            now=now,
+            resources=[group.arn],
+        )
 
     def finish(self, action: LifecycleAction, result: str, recorded: str) -> None:
         action.result = recorded
@@ -410,7 +484,7 @@ class AutoScaling:
                 self.emit(r, "EC2 Auto Scaling Instance Refresh Rollback Succeeded")
             elif outcome and outcome.startswith("failed:"):
                 r.status, r.ended = "RollbackFailed", now
-                r.status_reason = outcome[len("failed:"):]
+                r.status_reason = outcome[len("failed:") :]
                 self.emit(r, "EC2 Auto Scaling Instance Refresh Rollback Failed")
             return
         alarm = self.alarm_in_alarm(r)
@@ -433,10 +507,14 @@ class AutoScaling:
         assert r.forward is not None
         outcome = self.advance(r, r.forward, now, rolling_back=False)
         if outcome and outcome.startswith("failed:"):
-            self.fail(r, outcome[len("failed:"):], now)
+            self.fail(r, outcome[len("failed:") :], now)
             return
         points = r.checkpoints()
-        if r.next_checkpoint < len(points) and r.forward.percent() >= points[r.next_checkpoint] and not r.forward.batch_new:
+        if (
+            r.next_checkpoint < len(points)
+            and r.forward.percent() >= points[r.next_checkpoint]
+            and not r.forward.batch_new
+        ):
             r.next_checkpoint += 1
             delay = int(r.pref("CheckpointDelay", 3600))
             r.checkpoint_until = now + delay
@@ -517,10 +595,14 @@ class AutoScaling:
         group = self.group(r.account, r.region, r.group)
         assert r.forward is not None
         # Instances of an unfinished batch are given up; launched ones of the new version are replaced.
-        self.terminate(group, [i for i in r.forward.batch_new if any(s.instance.id == i for s in group.instance_states)])
+        self.terminate(
+            group, [i for i in r.forward.batch_new if any(s.instance.id == i for s in group.instance_states)]
+        )
         r.forward.batch_new, r.forward.batch_old = [], []
         target_key = r.forward.target.key()
-        to_replace = [s.instance.id for s in group.instance_states if self.instance_targets.get(s.instance.id) == target_key]
+        to_replace = [
+            s.instance.id for s in group.instance_states if self.instance_targets.get(s.instance.id) == target_key
+        ]
         r.rollback = Pass(target=r.previous, to_replace=to_replace, total=len(to_replace))
         r.status, r.rollback_reason, r.rollback_started = "RollbackInProgress", reason, now
         r.status_reason = reason
@@ -548,8 +630,15 @@ class AutoScaling:
         detail = {"InstanceRefreshId": r.id, "AutoScalingGroupName": r.group}
         if r.status_reason:
             detail["StatusReason"] = r.status_reason
-        self.world.events.emit(detail_type, "aws.autoscaling", detail, account=r.account, region=r.region,
-                               now=self.world.clock.now(), resources=[group.arn] if group else [])
+        self.world.events.emit(
+            detail_type,
+            "aws.autoscaling",
+            detail,
+            account=r.account,
+            region=r.region,
+            now=self.world.clock.now(),
+            resources=[group.arn] if group else [],
+        )
 
 
 def validate_preferences(prefs: dict[str, Any]) -> None:
@@ -566,7 +655,7 @@ def validate_preferences(prefs: dict[str, Any]) -> None:
     if max_h is not None and max_h - (90 if min_h is None else min_h) > 100:
         raise validation("The difference between MaxHealthyPercentage and MinHealthyPercentage can't be more than 100.")
     points = [int(p) for p in prefs.get("CheckpointPercentages", [])]
-    if any(b <= a for a, b in zip(points, points[1:])) or any(not 1 <= p <= 100 for p in points):
+    if any(b <= a for a, b in pairwise(points)) or any(not 1 <= p <= 100 for p in points):
         raise validation("CheckpointPercentages must be unique values between 1 and 100 in ascending order.")
     for name in ("CheckpointDelay", "BakeTime"):
         value = number(name)

@@ -19,8 +19,14 @@ from .protocol import AwsError, iso
 if TYPE_CHECKING:
     from .world import World
 
-FAILURE_TYPES = ("JobFailed", "ConfigurationError", "PermissionError", "RevisionOutOfSync",
-                 "RevisionUnavailable", "SystemUnavailable")
+FAILURE_TYPES = (
+    "JobFailed",
+    "ConfigurationError",
+    "PermissionError",
+    "RevisionOutOfSync",
+    "RevisionUnavailable",
+    "SystemUnavailable",
+)
 APPROVAL_DONE = "The approval request that you responded to is already complete or has expired."
 
 
@@ -69,8 +75,13 @@ class Job:
                 {
                     "name": a["name"],
                     "revision": a.get("revision"),
-                    "location": {"type": "S3", "s3Location": {"bucketName": a.get("bucket", "codepipeline-artifacts"),
-                                                               "objectKey": a.get("key", f"{a['name']}/artifact.zip")}},
+                    "location": {
+                        "type": "S3",
+                        "s3Location": {
+                            "bucketName": a.get("bucket", "codepipeline-artifacts"),
+                            "objectKey": a.get("key", f"{a['name']}/artifact.zip"),
+                        },
+                    },
                 }
                 for a in self.input_artifacts
             ],
@@ -87,9 +98,17 @@ class Job:
         return {"CodePipeline.job": {"id": self.id, "accountId": self.account, "data": self.data()}}
 
     def describe(self) -> dict[str, Any]:
-        return {"jobId": self.id, "firstJobId": self.first_job_id, "status": self.status, "result": self.result,
-                "nextJobId": self.next_job_id, "pipelineName": self.pipeline, "stageName": self.stage,
-                "actionName": self.action, "pipelineExecutionId": self.execution_id}
+        return {
+            "jobId": self.id,
+            "firstJobId": self.first_job_id,
+            "status": self.status,
+            "result": self.result,
+            "nextJobId": self.next_job_id,
+            "pipelineName": self.pipeline,
+            "stageName": self.stage,
+            "actionName": self.action,
+            "pipelineExecutionId": self.execution_id,
+        }
 
 
 @dataclass
@@ -108,9 +127,17 @@ class Approval:
     answered_at: float | None = None
 
     def describe(self) -> dict[str, Any]:
-        return {"pipelineName": self.pipeline, "stageName": self.stage, "actionName": self.action,
-                "token": self.token, "pipelineExecutionId": self.execution_id, "status": self.status,
-                "summary": self.summary, "answeredBy": self.answered_by, "answeredAt": iso(self.answered_at)}
+        return {
+            "pipelineName": self.pipeline,
+            "stageName": self.stage,
+            "actionName": self.action,
+            "token": self.token,
+            "pipelineExecutionId": self.execution_id,
+            "status": self.status,
+            "summary": self.summary,
+            "answeredBy": self.answered_by,
+            "answeredAt": iso(self.answered_at),
+        }
 
 
 class CodePipeline:
@@ -130,12 +157,19 @@ class CodePipeline:
             raise ValueError("functionName is required")
         job_id = str(uuid.uuid4())
         job = Job(
-            id=job_id, account=account, region=region, pipeline=spec.get("pipelineName"),
-            stage=spec.get("stageName"), action=spec.get("actionName"),
+            id=job_id,
+            account=account,
+            region=region,
+            pipeline=spec.get("pipelineName"),
+            stage=spec.get("stageName"),
+            action=spec.get("actionName"),
             execution_id=spec.get("pipelineExecutionId") or str(uuid.uuid4()),
-            function_name=spec["functionName"], user_parameters=spec.get("userParameters"),
-            input_artifacts=spec.get("inputArtifacts", []), continuation_token=spec.get("continuationToken"),
-            created=self.world.clock.now(), first_job_id=job_id,
+            function_name=spec["functionName"],
+            user_parameters=spec.get("userParameters"),
+            input_artifacts=spec.get("inputArtifacts", []),
+            continuation_token=spec.get("continuationToken"),
+            created=self.world.clock.now(),
+            first_job_id=job_id,
         )
         self.jobs[job.id] = job
         self.emit_action(job, "STARTED", {"owner": "AWS", "category": "Invoke", "provider": "Lambda", "version": "1"})
@@ -151,14 +185,28 @@ class CodePipeline:
         config = (data.get("actionConfiguration") or {}).get("configuration") or {}
         artifacts = data.get("inputArtifacts") if isinstance(data.get("inputArtifacts"), list) else []
         job = Job(
-            id=job_id, account=raw.get("accountId") or account, region=region, pipeline=None, stage=None,
-            action=None, execution_id=str(uuid.uuid4()), function_name=config.get("FunctionName", "unknown"),
+            id=job_id,
+            account=raw.get("accountId") or account,
+            region=region,
+            pipeline=None,
+            stage=None,
+            action=None,
+            execution_id=str(uuid.uuid4()),
+            function_name=config.get("FunctionName", "unknown"),
             user_parameters=config.get("UserParameters"),
-            input_artifacts=[{"name": a.get("name"), "revision": a.get("revision"),
-                              "bucket": ((a.get("location") or {}).get("s3Location") or {}).get("bucketName"),
-                              "key": ((a.get("location") or {}).get("s3Location") or {}).get("objectKey")}
-                             for a in artifacts if isinstance(a, dict)],
-            continuation_token=data.get("continuationToken"), created=self.world.clock.now(), first_job_id=job_id,
+            input_artifacts=[
+                {
+                    "name": a.get("name"),
+                    "revision": a.get("revision"),
+                    "bucket": ((a.get("location") or {}).get("s3Location") or {}).get("bucketName"),
+                    "key": ((a.get("location") or {}).get("s3Location") or {}).get("objectKey"),
+                }
+                for a in artifacts
+                if isinstance(a, dict)
+            ],
+            continuation_token=data.get("continuationToken"),
+            created=self.world.clock.now(),
+            first_job_id=job_id,
         )
         if isinstance(data.get("artifactCredentials"), dict):
             job.credentials = data["artifactCredentials"]
@@ -181,42 +229,68 @@ class CodePipeline:
         details = body.get("executionDetails") or {}
         variables = body.get("outputVariables")
         if token is not None and not 1 <= len(token) <= 2048:
-            raise invalid("1 validation error detected: Value at 'continuationToken' failed to satisfy constraint: "
-                          "Member must have length less than or equal to 2048")
+            raise invalid(
+                "1 validation error detected: Value at 'continuationToken' failed to satisfy constraint: "
+                "Member must have length less than or equal to 2048"
+            )
         if token is not None and variables:
-            raise invalid("Output variables can only be specified when the action execution is complete "
-                          "(without a continuation token)")
+            raise invalid(
+                "Output variables can only be specified when the action execution is complete "
+                "(without a continuation token)"
+            )
         summary = details.get("summary")
         if summary is not None and len(summary) > 2048:
-            raise invalid("1 validation error detected: Value at 'executionDetails.summary' failed to satisfy "
-                          "constraint: Member must have length less than or equal to 2048")
+            raise invalid(
+                "1 validation error detected: Value at 'executionDetails.summary' failed to satisfy "
+                "constraint: Member must have length less than or equal to 2048"
+            )
         percent = details.get("percentComplete")
         if percent is not None and not 0 <= int(percent) <= 100:
-            raise invalid("1 validation error detected: Value at 'executionDetails.percentComplete' failed to satisfy "
-                          "constraint: Member must have value between 0 and 100")
+            raise invalid(
+                "1 validation error detected: Value at 'executionDetails.percentComplete' failed to satisfy "
+                "constraint: Member must have value between 0 and 100"
+            )
         job = self._answerable(body.get("jobId"))
         job.status = "Succeeded"
-        job.result = {"kind": "continuation" if token is not None else "success", "continuationToken": token,
-                      "executionDetails": details, "outputVariables": variables or {}}
+        job.result = {
+            "kind": "continuation" if token is not None else "success",
+            "continuationToken": token,
+            "executionDetails": details,
+            "outputVariables": variables or {},
+        }
         if token is not None:
             # CodePipeline re-invokes with a new job: same action, the token, fresh credentials.
-            nxt = replace(job, id=str(uuid.uuid4()), continuation_token=token, created=self.world.clock.now(),
-                          status="Created", result=None, next_job_id=None, credentials=fresh_credentials())
+            nxt = replace(
+                job,
+                id=str(uuid.uuid4()),
+                continuation_token=token,
+                created=self.world.clock.now(),
+                status="Created",
+                result=None,
+                next_job_id=None,
+                credentials=fresh_credentials(),
+            )
             self.jobs[nxt.id] = nxt
             job.next_job_id = nxt.id
         else:
-            self.emit_action(job, "SUCCEEDED", {"owner": "AWS", "category": "Invoke", "provider": "Lambda", "version": "1"})
+            self.emit_action(
+                job, "SUCCEEDED", {"owner": "AWS", "category": "Invoke", "provider": "Lambda", "version": "1"}
+            )
         return {}
 
     def put_job_failure_result(self, body: dict[str, Any]) -> dict[str, Any]:
         details = body.get("failureDetails") or {}
         if details.get("type") not in FAILURE_TYPES:
-            raise invalid(f"1 validation error detected: Value '{details.get('type')}' at 'failureDetails.type' "
-                          f"failed to satisfy constraint: Member must satisfy enum value set: [{', '.join(FAILURE_TYPES)}]")
+            raise invalid(
+                f"1 validation error detected: Value '{details.get('type')}' at 'failureDetails.type' "
+                f"failed to satisfy constraint: Member must satisfy enum value set: [{', '.join(FAILURE_TYPES)}]"
+            )
         message = details.get("message") or ""
         if not 1 <= len(message) <= 5000:
-            raise invalid("1 validation error detected: Value at 'failureDetails.message' failed to satisfy "
-                          "constraint: Member must have length between 1 and 5000")
+            raise invalid(
+                "1 validation error detected: Value at 'failureDetails.message' failed to satisfy "
+                "constraint: Member must have length between 1 and 5000"
+            )
         job = self._answerable(body.get("jobId"))
         job.status = "Failed"
         job.result = {"kind": "failure", "failureDetails": details}
@@ -235,15 +309,22 @@ class CodePipeline:
         backend = codepipeline_backends[account][region]
         found = backend.pipelines.get(name or "")
         if found is None:
-            raise AwsError("PipelineNotFoundException", f"Account '{account}' does not have a pipeline with name '{name}'")
+            raise AwsError(
+                "PipelineNotFoundException", f"Account '{account}' does not have a pipeline with name '{name}'"
+            )
         return found.pipeline
 
     def start_approval(self, account: str, region: str, spec: dict[str, Any]) -> Approval:
         pipeline = self.pipeline(account, region, spec.get("pipelineName"))
         self._approval_action(pipeline, spec.get("stageName"), spec.get("actionName"))
         approval = Approval(
-            pipeline=pipeline["name"], stage=spec["stageName"], action=spec["actionName"], token=str(uuid.uuid4()),
-            execution_id=spec.get("pipelineExecutionId") or str(uuid.uuid4()), account=account, region=region,
+            pipeline=pipeline["name"],
+            stage=spec["stageName"],
+            action=spec["actionName"],
+            token=str(uuid.uuid4()),
+            execution_id=spec.get("pipelineExecutionId") or str(uuid.uuid4()),
+            account=account,
+            region=region,
             started=self.world.clock.now(),
         )
         self.approvals.append(approval)
@@ -260,22 +341,35 @@ class CodePipeline:
             raise AwsError("ActionNotFoundException", f"Action {action_name} not found in stage {stage_name}")
         return action
 
-    def put_approval_result(self, account: str, region: str, body: dict[str, Any], caller: str | None) -> dict[str, Any]:
+    def put_approval_result(
+        self, account: str, region: str, body: dict[str, Any], caller: str | None
+    ) -> dict[str, Any]:
         pipeline = self.pipeline(account, region, body.get("pipelineName"))
         self._approval_action(pipeline, body.get("stageName"), body.get("actionName"))
         result = body.get("result") or {}
         if result.get("status") not in ("Approved", "Rejected"):
-            raise invalid("1 validation error detected: Value at 'result.status' failed to satisfy constraint: "
-                          "Member must satisfy enum value set: [Approved, Rejected]")
+            raise invalid(
+                "1 validation error detected: Value at 'result.status' failed to satisfy constraint: "
+                "Member must satisfy enum value set: [Approved, Rejected]"
+            )
         if len(result.get("summary") or "") > 512:
-            raise invalid("1 validation error detected: Value at 'result.summary' failed to satisfy constraint: "
-                          "Member must have length less than or equal to 512")
-        matching = [a for a in self.approvals if a.pipeline == pipeline["name"] and a.stage == body.get("stageName")
-                    and a.action == body.get("actionName")]
+            raise invalid(
+                "1 validation error detected: Value at 'result.summary' failed to satisfy constraint: "
+                "Member must have length less than or equal to 512"
+            )
+        matching = [
+            a
+            for a in self.approvals
+            if a.pipeline == pipeline["name"]
+            and a.stage == body.get("stageName")
+            and a.action == body.get("actionName")
+        ]
         approval = next((a for a in matching if a.token == body.get("token")), None)
         if approval is None:
             # Inferred text.
-            raise AwsError("InvalidApprovalTokenException", f"The token for the approval request is not valid: {body.get('token')}")
+            raise AwsError(
+                "InvalidApprovalTokenException", f"The token for the approval request is not valid: {body.get('token')}"
+            )
         if approval.status != "InProgress" or approval is not matching[-1]:
             raise AwsError("ApprovalAlreadyCompletedException", APPROVAL_DONE)
         now = self.world.clock.now()
@@ -291,11 +385,22 @@ class CodePipeline:
             actions, stage_execution = [], None
             for action in stage.get("actions", []):
                 state: dict[str, Any] = {"actionName": action.get("name")}
-                approval = next((a for a in reversed(self.approvals) if a.pipeline == pipeline["name"]
-                                 and a.stage == stage.get("name") and a.action == action.get("name")), None)
+                approval = next(
+                    (
+                        a
+                        for a in reversed(self.approvals)
+                        if a.pipeline == pipeline["name"]
+                        and a.stage == stage.get("name")
+                        and a.action == action.get("name")
+                    ),
+                    None,
+                )
                 if approval is not None:
-                    latest = {"actionExecutionId": approval.token[:8], "status": approval.status,
-                              "lastStatusChange": approval.answered_at or approval.started}
+                    latest = {
+                        "actionExecutionId": approval.token[:8],
+                        "status": approval.status,
+                        "lastStatusChange": approval.answered_at or approval.started,
+                    }
                     if approval.status == "InProgress":
                         latest["token"] = approval.token
                     if approval.summary:
@@ -304,8 +409,16 @@ class CodePipeline:
                         latest["lastUpdatedBy"] = approval.answered_by
                     state["latestExecution"] = latest
                     stage_execution = {"pipelineExecutionId": approval.execution_id, "status": approval.status}
-                job = next((j for j in reversed(list(self.jobs.values())) if j.pipeline == pipeline["name"]
-                            and j.stage == stage.get("name") and j.action == action.get("name")), None)
+                job = next(
+                    (
+                        j
+                        for j in reversed(list(self.jobs.values()))
+                        if j.pipeline == pipeline["name"]
+                        and j.stage == stage.get("name")
+                        and j.action == action.get("name")
+                    ),
+                    None,
+                )
                 if job is not None and approval is None:
                     status = job.action_status()
                     state["latestExecution"] = {"status": status, "lastStatusChange": job.created}
@@ -328,10 +441,15 @@ class CodePipeline:
         states += [a.status for a in approvals]
         status = "Failed" if "Failed" in states else "InProgress" if "InProgress" in states else "Succeeded"
         revisions = {a["name"]: a.get("revision") for j in jobs for a in j.input_artifacts if a.get("revision")}
-        return {"pipelineExecution": {
-            "pipelineName": name, "pipelineVersion": 1, "pipelineExecutionId": execution, "status": status,
-            "artifactRevisions": [{"name": n, "revisionId": r} for n, r in revisions.items()],
-        }}
+        return {
+            "pipelineExecution": {
+                "pipelineName": name,
+                "pipelineVersion": 1,
+                "pipelineExecutionId": execution,
+                "status": status,
+                "artifactRevisions": [{"name": n, "revisionId": r} for n, r in revisions.items()],
+            }
+        }
 
     # ---------- events ----------
 
@@ -341,13 +459,44 @@ class CodePipeline:
         self._emit(job.account, job.region, job.pipeline, job.execution_id, job.stage, job.action, state, action_type)
 
     def emit_approval(self, approval: Approval, state: str) -> None:
-        self._emit(approval.account, approval.region, approval.pipeline, approval.execution_id, approval.stage,
-                   approval.action, state, {"owner": "AWS", "category": "Approval", "provider": "Manual", "version": "1"})
+        self._emit(
+            approval.account,
+            approval.region,
+            approval.pipeline,
+            approval.execution_id,
+            approval.stage,
+            approval.action,
+            state,
+            {"owner": "AWS", "category": "Approval", "provider": "Manual", "version": "1"},
+        )
 
-    def _emit(self, account: str, region: str, pipeline: str, execution: str, stage: str | None,
-              action: str | None, state: str, action_type: dict[str, str]) -> None:
-        detail = {"pipeline": pipeline, "execution-id": execution, "stage": stage, "action": action, "state": state,
-                  "region": region, "type": action_type, "version": 1}
-        self.world.events.emit("CodePipeline Action Execution State Change", "aws.codepipeline", detail,
-                               account=account, region=region, now=self.world.clock.now(),
-                               resources=[f"arn:aws:codepipeline:{region}:{account}:{pipeline}"])
+    def _emit(
+        self,
+        account: str,
+        region: str,
+        pipeline: str,
+        execution: str,
+        stage: str | None,
+        action: str | None,
+        state: str,
+        action_type: dict[str, str],
+    ) -> None:
+        detail = {
+            "pipeline": pipeline,
+            "execution-id": execution,
+            "stage": stage,
+            "action": action,
+            "state": state,
+            "region": region,
+            "type": action_type,
+            "version": 1,
+        }
+        self.world.events.emit(
+            "CodePipeline Action Execution State Change",
+            "aws.codepipeline",
+            detail,
+            account=account,
+            region=region,
+            now=self.world.clock.now(),
+            resources=[f"arn:aws:codepipeline:{region}:{account}:{pipeline}"],
+        )

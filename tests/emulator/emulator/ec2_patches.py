@@ -15,11 +15,10 @@ reference), rather than quietly returning the first version.
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 from moto.core.responses import ActionResult
-import json
-
 from moto.ec2.exceptions import EC2ClientError, InvalidLaunchTemplateVersionNotFound
 from moto.ec2.models.launch_templates import LaunchTemplate, LaunchTemplateVersion
 from moto.ec2.responses.launch_templates import LaunchTemplates
@@ -61,7 +60,9 @@ def _template(response: LaunchTemplates) -> LaunchTemplate:
     return response.ec2_backend.get_launch_template_by_name(response._get_param("LaunchTemplateName"))
 
 
-def _version_result(response: LaunchTemplates, template: LaunchTemplate, version: LaunchTemplateVersion) -> dict[str, Any]:
+def _version_result(
+    response: LaunchTemplates, template: LaunchTemplate, version: LaunchTemplateVersion
+) -> dict[str, Any]:
     return {
         "CreateTime": version.create_time,
         "CreatedBy": f"arn:{response.partition}:iam::{response.current_account}:root",
@@ -80,13 +81,17 @@ def create_launch_template_version(self: LaunchTemplates) -> ActionResult:
     self.error_on_dryrun()
     data = self._get_param("LaunchTemplateData", {})
     source = self._get_param("SourceVersion")
-    request = json.dumps({"template": template.id, "data": data, "source": source,
-                          "description": self._get_param("VersionDescription")}, sort_keys=True, default=str)
+    request = json.dumps(
+        {"template": template.id, "data": data, "source": source, "description": self._get_param("VersionDescription")},
+        sort_keys=True,
+        default=str,
+    )
     if token and token in _client_tokens:
         template_id, number, first_request = _client_tokens[token]
         if first_request != request:
-            raise EC2ClientError("IdempotentParameterMismatch",
-                                 f"The client token {token} was used for a different request.")
+            raise EC2ClientError(
+                "IdempotentParameterMismatch", f"The client token {token} was used for a different request."
+            )
         version = template.get_version(number)
         return ActionResult({"LaunchTemplateVersion": _version_result(self, template, version)})
     if source:
@@ -107,20 +112,37 @@ def delete_launch_template_versions(self: LaunchTemplates) -> ActionResult:
         entry = {"LaunchTemplateId": template.id, "LaunchTemplateName": template.name}
         match = [v for v in template.versions if str(v.number) == str(raw)]
         if not match:
-            failed.append({**entry, "VersionNumber": int(raw) if str(raw).isdigit() else 0, "ResponseError": {
-                "Code": "launchTemplateVersionDoesNotExist",
-                "Message": f"The specified launch template version, {raw}, does not exist."}})
+            failed.append(
+                {
+                    **entry,
+                    "VersionNumber": int(raw) if str(raw).isdigit() else 0,
+                    "ResponseError": {
+                        "Code": "launchTemplateVersionDoesNotExist",
+                        "Message": f"The specified launch template version, {raw}, does not exist.",
+                    },
+                }
+            )
         elif template.is_default(match[0]):
             # Inferred code: AWS documents that the default version cannot be deleted.
-            failed.append({**entry, "VersionNumber": match[0].number, "ResponseError": {
-                "Code": "unexpectedError", "Message": "Cannot delete the default version of a launch template."}})
+            failed.append(
+                {
+                    **entry,
+                    "VersionNumber": match[0].number,
+                    "ResponseError": {
+                        "Code": "unexpectedError",
+                        "Message": "Cannot delete the default version of a launch template.",
+                    },
+                }
+            )
         else:
             template.versions.remove(match[0])
             deleted.append({**entry, "VersionNumber": match[0].number})
-    return ActionResult({
-        "SuccessfullyDeletedLaunchTemplateVersions": deleted,
-        "UnsuccessfullyDeletedLaunchTemplateVersions": failed,
-    })
+    return ActionResult(
+        {
+            "SuccessfullyDeletedLaunchTemplateVersions": deleted,
+            "UnsuccessfullyDeletedLaunchTemplateVersions": failed,
+        }
+    )
 
 
 def describe_launch_template_versions(self: LaunchTemplates) -> ActionResult:
@@ -133,7 +155,7 @@ def describe_launch_template_versions(self: LaunchTemplates) -> ActionResult:
     self.error_on_dryrun()
     max_results = self._get_int_param("MaxResults", 15)
     start = int(self._get_param("NextToken") or 0)
-    page = template.versions[start:start + max_results]
+    page = template.versions[start : start + max_results]
     result: dict[str, Any] = {"LaunchTemplateVersions": [_version_result(self, template, v) for v in page]}
     if start + max_results < len(template.versions):
         result["NextToken"] = str(start + max_results)

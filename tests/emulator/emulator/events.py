@@ -36,8 +36,17 @@ class EventBus:
             self.events.clear()
             self.rules.clear()
 
-    def emit(self, detail_type: str, source: str, detail: dict[str, Any], *, account: str, region: str,
-             now: float, resources: list[str] | None = None) -> dict[str, Any]:
+    def emit(
+        self,
+        detail_type: str,
+        source: str,
+        detail: dict[str, Any],
+        *,
+        account: str,
+        region: str,
+        now: float,
+        resources: list[str] | None = None,
+    ) -> dict[str, Any]:
         event = {
             "version": "0",
             "id": str(uuid.uuid4()),
@@ -66,7 +75,9 @@ class EventBus:
         record: dict[str, Any] = {"eventId": event["id"]}
         try:
             request = urllib.request.Request(
-                rule.url, data=json.dumps(event).encode(), method="POST",
+                rule.url,
+                data=json.dumps(event).encode(),
+                method="POST",
                 headers={"Content-Type": "application/json", "X-Amz-Invocation-Type": "Event"},
             )
             with urllib.request.urlopen(request, timeout=900) as response:

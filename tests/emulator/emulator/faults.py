@@ -50,8 +50,12 @@ class Faults:
         if not spec.get("service"):
             raise ValueError("service is required (the SigV4 signing name, e.g. autoscaling)")
         fault = Fault(
-            service=spec["service"], operation=spec.get("operation"), kind=kind, count=spec.get("count"),
-            probability=float(spec.get("probability", 1.0)), status=int(spec.get("status", 500)),
+            service=spec["service"],
+            operation=spec.get("operation"),
+            kind=kind,
+            count=spec.get("count"),
+            probability=float(spec.get("probability", 1.0)),
+            status=int(spec.get("status", 500)),
             latency_ms=int(spec.get("latencyMs", 0)),
         )
         with self._lock:

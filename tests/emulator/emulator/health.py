@@ -11,14 +11,19 @@ EC2 is eventually consistent: right after RunInstances, DescribeInstanceStatus m
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from moto.ec2.exceptions import InvalidInstanceIdError
 from moto.ec2.models.instances import Instance, InstanceBackend
 from moto.elbv2.models import FakeHealthStatus, FakeTargetGroup
 
-INSTANCE_STATUSES = {"ok": "passed", "impaired": "failed", "initializing": "initializing",
-                     "insufficient-data": "insufficient-data"}
+INSTANCE_STATUSES = {
+    "ok": "passed",
+    "impaired": "failed",
+    "initializing": "initializing",
+    "insufficient-data": "insufficient-data",
+}
 TARGET_STATES = {
     "initial": ("Elb.InitialHealthChecking", "Initial health checks in progress"),
     "healthy": (None, None),
@@ -80,8 +85,9 @@ def _visible(instance_id: str) -> bool:
     return started is None or now() - started >= visibility["delay"]
 
 
-def _describe_instance_status(self: InstanceBackend, instance_ids: list[str], include_all_instances: bool,
-                              filters: Any) -> list[Instance]:
+def _describe_instance_status(
+    self: InstanceBackend, instance_ids: list[str], include_all_instances: bool, filters: Any
+) -> list[Instance]:
     hidden = [i for i in instance_ids if not _visible(i)]
     if hidden:
         raise InvalidInstanceIdError(hidden)
@@ -103,6 +109,7 @@ def _status(table: dict[str, str], original: Any) -> property:
         if override is None or expired or self.state_code != 16:
             return original.fget(self)
         return {"Status": override, "Details": [{"Name": "reachability", "Status": INSTANCE_STATUSES[override]}]}
+
     return property(getter)
 
 
@@ -111,7 +118,9 @@ def _health_for(self: FakeTargetGroup, target: dict[str, Any], ec2_backend: Any)
     if override is None:
         return _original_health_for(self, target, ec2_backend)
     state, reason, description = override
-    return FakeHealthStatus(target["Id"], target.get("Port", self.port), self.health_check_port, state, reason, description)
+    return FakeHealthStatus(
+        target["Id"], target.get("Port", self.port), self.health_check_port, state, reason, description
+    )
 
 
 def install() -> None:

@@ -30,6 +30,7 @@ def validation(message: str) -> AwsError:
 
 # ---- request parsing ----
 
+
 def signing_scope(headers: dict[str, str]) -> tuple[str | None, str | None]:
     """(service, region) from a SigV4 Authorization header."""
     auth = headers.get("authorization", "")
@@ -81,6 +82,7 @@ def nested(params: dict[str, str]) -> dict[str, Any]:
 
 # ---- responses ----
 
+
 def request_id() -> str:
     return str(uuid.uuid4())
 
@@ -88,7 +90,7 @@ def request_id() -> str:
 def iso(ts: float | None) -> str | None:
     if ts is None:
         return None
-    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def _xml(value: Any) -> str:
@@ -128,7 +130,11 @@ def ec2_error(err: AwsError) -> tuple[int, dict[str, str], bytes]:
 
 
 def json_response(payload: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
-    return 200, {"Content-Type": "application/x-amz-json-1.1", "x-amzn-RequestId": request_id()}, json.dumps(payload).encode()
+    return (
+        200,
+        {"Content-Type": "application/x-amz-json-1.1", "x-amzn-RequestId": request_id()},
+        json.dumps(payload).encode(),
+    )
 
 
 def json_error(err: AwsError) -> tuple[int, dict[str, str], bytes]:

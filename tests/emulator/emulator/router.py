@@ -6,20 +6,36 @@ import io
 import json
 import re
 import time
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from moto.core import DEFAULT_ACCOUNT_ID
 
 from . import health
 from .events import Rule
-from .protocol import (AwsError, ec2_error, json_error, json_response, nested, query_error, query_params,
-                       query_response, signing_scope)
+from .protocol import (
+    AwsError,
+    ec2_error,
+    json_error,
+    json_response,
+    nested,
+    query_error,
+    query_params,
+    query_response,
+    signing_scope,
+)
 from .world import World
 
 Response = tuple[int, dict[str, str], bytes]
 
-STATUS_TEXT = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 500: "Internal Server Error",
-               503: "Service Unavailable"}
+STATUS_TEXT = {
+    200: "OK",
+    400: "Bad Request",
+    403: "Forbidden",
+    404: "Not Found",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
 
 
 class Router:
@@ -80,14 +96,19 @@ class Router:
             except AwsError as err:
                 return self.error(service, bool(target), err)
             response = self.call_moto(environ)
-            if service == "autoscaling" and operation == "PutLifecycleHook" and response[0] == 200 \
-                    and "NotificationMetadata" in params:
+            if (
+                service == "autoscaling"
+                and operation == "PutLifecycleHook"
+                and response[0] == 200
+                and "NotificationMetadata" in params
+            ):
                 key = (account, region, params.get("AutoScalingGroupName"), params.get("LifecycleHookName"))
                 self.world.autoscaling.hook_metadata[key] = params["NotificationMetadata"]
             return response
 
-    def codepipeline(self, operation: str | None, account: str, region: str, params: dict[str, Any],
-                     headers: dict[str, str]) -> dict[str, Any] | None:
+    def codepipeline(
+        self, operation: str | None, account: str, region: str, params: dict[str, Any], headers: dict[str, str]
+    ) -> dict[str, Any] | None:
         cp = self.world.codepipeline
         if operation == "PutJobSuccessResult":
             return cp.put_job_success_result(params)
@@ -134,9 +155,13 @@ class Router:
         try:
             spec = json.loads(body) if body else {}
             with self.world.lock:
-                result = self.dispatch(method, path[len("/_emulator"):], spec)
+                result = self.dispatch(method, path[len("/_emulator") :], spec)
             if result is None:
-                return 404, {"Content-Type": "application/json"}, json.dumps({"error": f"no control endpoint {method} {path}"}).encode()
+                return (
+                    404,
+                    {"Content-Type": "application/json"},
+                    json.dumps({"error": f"no control endpoint {method} {path}"}).encode(),
+                )
             return 200, {"Content-Type": "application/json"}, json.dumps(result, default=str).encode()
         except (ValueError, KeyError, AwsError) as err:
             return 400, {"Content-Type": "application/json"}, json.dumps({"error": str(err)}).encode()
@@ -184,8 +209,10 @@ class Router:
             w.events.add_rule(Rule(url=spec["url"], detail_type=spec.get("detailType"), source=spec.get("source")))
             return {"ok": True}
         if route == ("GET", "/rules"):
-            return [{"url": r.url, "detailType": r.detail_type, "source": r.source, "deliveries": r.deliveries}
-                    for r in w.events.rules]
+            return [
+                {"url": r.url, "detailType": r.detail_type, "source": r.source, "deliveries": r.deliveries}
+                for r in w.events.rules
+            ]
         if route == ("POST", "/faults"):
             return w.faults.add(spec).describe()
         if route == ("GET", "/faults"):

@@ -31,7 +31,7 @@ class Emulator:
         self._stop = threading.Event()
         self.realtime = realtime
 
-    def start(self) -> "Emulator":
+    def start(self) -> Emulator:
         serve = threading.Thread(target=self.server.serve_forever, daemon=True)
         serve.start()
         self._threads.append(serve)
@@ -49,7 +49,7 @@ class Emulator:
         self._stop.set()
         self.server.shutdown()
 
-    def __enter__(self) -> "Emulator":
+    def __enter__(self) -> Emulator:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

@@ -5,17 +5,27 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from test_instance_refresh import error_of
 
-ROLE_POLICY = json.dumps({"Version": "2012-10-17", "Statement": [
-    {"Effect": "Allow", "Principal": {"Service": "codepipeline.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+ROLE_POLICY = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "codepipeline.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+)
 
 
 def create_job(control, **extra):
-    spec = {"functionName": "instance-refresh", "pipelineName": "release", "stageName": "Staging",
-            "actionName": "Refresh", "userParameters": '{"stage":"staging"}',
-            "inputArtifacts": [{"name": "SourceArtifact", "revision": "c0ffee", "bucket": "b", "key": "k.zip"}]}
+    spec = {
+        "functionName": "instance-refresh",
+        "pipelineName": "release",
+        "stageName": "Staging",
+        "actionName": "Refresh",
+        "userParameters": '{"stage":"staging"}',
+        "inputArtifacts": [{"name": "SourceArtifact", "revision": "c0ffee", "bucket": "b", "key": "k.zip"}],
+    }
     spec.update(extra)
     return control.post("/codepipeline/jobs", spec)
 
@@ -25,9 +35,15 @@ def test_a_job_event_has_the_shape_codepipeline_sends(control):
     job = created["event"]["CodePipeline.job"]
     assert job["id"] == created["jobId"] and job["accountId"] == "123456789012"
     data = job["data"]
-    assert data["actionConfiguration"]["configuration"] == {"FunctionName": "instance-refresh", "UserParameters": '{"stage":"staging"}'}
+    assert data["actionConfiguration"]["configuration"] == {
+        "FunctionName": "instance-refresh",
+        "UserParameters": '{"stage":"staging"}',
+    }
     assert data["inputArtifacts"][0]["revision"] == "c0ffee"
-    assert data["inputArtifacts"][0]["location"] == {"type": "S3", "s3Location": {"bucketName": "b", "objectKey": "k.zip"}}
+    assert data["inputArtifacts"][0]["location"] == {
+        "type": "S3",
+        "s3Location": {"bucketName": "b", "objectKey": "k.zip"},
+    }
     assert set(data["artifactCredentials"]) == {"accessKeyId", "secretAccessKey", "sessionToken"}
     assert "continuationToken" not in data
 
@@ -35,10 +51,14 @@ def test_a_job_event_has_the_shape_codepipeline_sends(control):
 def test_success_with_output_variables_is_recorded_and_a_second_answer_is_refused(aws, control):
     job_id = create_job(control)["jobId"]
     pipeline = aws("codepipeline")
-    pipeline.put_job_success_result(jobId=job_id, outputVariables={"RefreshId": "r-1"}, executionDetails={"summary": "done", "percentComplete": 100})
+    pipeline.put_job_success_result(
+        jobId=job_id, outputVariables={"RefreshId": "r-1"}, executionDetails={"summary": "done", "percentComplete": 100}
+    )
     recorded = control.get(f"/codepipeline/jobs/{job_id}")
     assert recorded["status"] == "Succeeded" and recorded["result"]["outputVariables"] == {"RefreshId": "r-1"}
-    code, _, status = error_of(lambda: pipeline.put_job_failure_result(jobId=job_id, failureDetails={"type": "JobFailed", "message": "x"}))
+    code, _, status = error_of(
+        lambda: pipeline.put_job_failure_result(jobId=job_id, failureDetails={"type": "JobFailed", "message": "x"})
+    )
     assert (code, status) == ("InvalidJobStateException", 400)
     states = [e["detail"]["state"] for e in control.events("CodePipeline Action Execution State Change")]
     assert states == ["STARTED", "SUCCEEDED"]
@@ -46,7 +66,9 @@ def test_success_with_output_variables_is_recorded_and_a_second_answer_is_refuse
 
 def test_a_continuation_creates_the_next_job_carrying_the_token(aws, control):
     job_id = create_job(control)["jobId"]
-    aws("codepipeline").put_job_success_result(jobId=job_id, continuationToken='{"refreshId":"r-1"}', executionDetails={"percentComplete": 40})
+    aws("codepipeline").put_job_success_result(
+        jobId=job_id, continuationToken='{"refreshId":"r-1"}', executionDetails={"percentComplete": 40}
+    )
     first = control.get(f"/codepipeline/jobs/{job_id}")
     assert first["result"]["kind"] == "continuation" and first["nextJobId"]
     nxt = control.get(f"/codepipeline/jobs/{first['nextJobId']}")
@@ -61,9 +83,15 @@ def test_result_validation_errors(aws, control):
     assert code == "JobNotFoundException"
     code, message, _ = error_of(lambda: pipeline.put_job_success_result(jobId=job_id, continuationToken="t" * 2049))
     assert code == "ValidationException" and "2048" in message
-    code, _, _ = error_of(lambda: pipeline.put_job_success_result(jobId=job_id, continuationToken="t", outputVariables={"a": "b"}))
+    code, _, _ = error_of(
+        lambda: pipeline.put_job_success_result(jobId=job_id, continuationToken="t", outputVariables={"a": "b"})
+    )
     assert code == "ValidationException"
-    code, _, _ = error_of(lambda: pipeline.put_job_failure_result(jobId=job_id, failureDetails={"type": "JobFailed", "message": "m" * 5001}))
+    code, _, _ = error_of(
+        lambda: pipeline.put_job_failure_result(
+            jobId=job_id, failureDetails={"type": "JobFailed", "message": "m" * 5001}
+        )
+    )
     assert code == "ValidationException"
     assert control.get(f"/codepipeline/jobs/{job_id}")["status"] == "Created", "rejected answers change nothing"
 
@@ -79,34 +107,78 @@ def test_get_job_details_returns_the_job_data(aws, control):
 def pipeline(aws, control):
     role = aws("iam").create_role(RoleName="pipeline", AssumeRolePolicyDocument=ROLE_POLICY)["Role"]["Arn"]
     stages = [
-        {"name": "Source", "actions": [{"name": "Source", "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
-                                        "configuration": {"S3Bucket": "b", "S3ObjectKey": "k.zip"}, "outputArtifacts": [{"name": "SourceArtifact"}]}]},
-        {"name": "Approval", "actions": [{"name": "QA", "actionTypeId": {"category": "Approval", "owner": "AWS", "provider": "Manual", "version": "1"}}]},
+        {
+            "name": "Source",
+            "actions": [
+                {
+                    "name": "Source",
+                    "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
+                    "configuration": {"S3Bucket": "b", "S3ObjectKey": "k.zip"},
+                    "outputArtifacts": [{"name": "SourceArtifact"}],
+                }
+            ],
+        },
+        {
+            "name": "Approval",
+            "actions": [
+                {
+                    "name": "QA",
+                    "actionTypeId": {"category": "Approval", "owner": "AWS", "provider": "Manual", "version": "1"},
+                }
+            ],
+        },
     ]
-    aws("codepipeline").create_pipeline(pipeline={"name": "release", "roleArn": role, "stages": stages,
-                                                  "artifactStore": {"type": "S3", "location": "artifacts"}})
+    aws("codepipeline").create_pipeline(
+        pipeline={
+            "name": "release",
+            "roleArn": role,
+            "stages": stages,
+            "artifactStore": {"type": "S3", "location": "artifacts"},
+        }
+    )
     return "release"
 
 
 def test_an_approval_exposes_its_token_in_pipeline_state_and_takes_one_answer(aws, control, pipeline):
-    started = control.post("/codepipeline/approvals", {"pipelineName": pipeline, "stageName": "Approval", "actionName": "QA"})
+    started = control.post(
+        "/codepipeline/approvals", {"pipelineName": pipeline, "stageName": "Approval", "actionName": "QA"}
+    )
     client = aws("codepipeline")
     state = client.get_pipeline_state(name=pipeline)
     approval_stage = next(s for s in state["stageStates"] if s["stageName"] == "Approval")
     latest = approval_stage["actionStates"][0]["latestExecution"]
     assert latest["status"] == "InProgress" and latest["token"] == started["token"]
     assert approval_stage["latestExecution"]["pipelineExecutionId"] == started["pipelineExecutionId"]
-    code, _, _ = error_of(lambda: client.put_approval_result(pipelineName=pipeline, stageName="Approval", actionName="QA",
-                                                             result={"summary": "x", "status": "Approved"}, token="bad-token"))
+    code, _, _ = error_of(
+        lambda: client.put_approval_result(
+            pipelineName=pipeline,
+            stageName="Approval",
+            actionName="QA",
+            result={"summary": "x", "status": "Approved"},
+            token="bad-token",
+        )
+    )
     assert code == "InvalidApprovalTokenException"
-    answer = client.put_approval_result(pipelineName=pipeline, stageName="Approval", actionName="QA",
-                                        result={"summary": "staging unhealthy", "status": "Rejected"}, token=started["token"])
+    answer = client.put_approval_result(
+        pipelineName=pipeline,
+        stageName="Approval",
+        actionName="QA",
+        result={"summary": "staging unhealthy", "status": "Rejected"},
+        token=started["token"],
+    )
     assert "approvedAt" in answer
     recorded = control.get("/codepipeline/approvals")[0]
     assert recorded["status"] == "Failed" and recorded["summary"] == "staging unhealthy"
     assert recorded["answeredBy"] == "AKIDEMULATORTEST"
-    code, message, _ = error_of(lambda: client.put_approval_result(pipelineName=pipeline, stageName="Approval", actionName="QA",
-                                                                   result={"summary": "x", "status": "Approved"}, token=started["token"]))
+    code, message, _ = error_of(
+        lambda: client.put_approval_result(
+            pipelineName=pipeline,
+            stageName="Approval",
+            actionName="QA",
+            result={"summary": "x", "status": "Approved"},
+            token=started["token"],
+        )
+    )
     assert code == "ApprovalAlreadyCompletedException"
     assert message == "The approval request that you responded to is already complete or has expired."
     states = [e["detail"]["state"] for e in control.events("CodePipeline Action Execution State Change")]
@@ -120,17 +192,28 @@ def test_unknown_pipeline_stage_and_action_are_named(aws, control, pipeline):
         ({"pipelineName": pipeline, "stageName": "Nope", "actionName": "QA"}, "StageNotFoundException"),
         ({"pipelineName": pipeline, "stageName": "Approval", "actionName": "Nope"}, "ActionNotFoundException"),
     ]:
-        code, _, _ = error_of(lambda: client.put_approval_result(result={"summary": "x", "status": "Approved"}, token="t", **kwargs))
+        code, _, _ = error_of(
+            lambda kw=kwargs: client.put_approval_result(result={"summary": "x", "status": "Approved"}, token="t", **kw)
+        )
         assert code == expected
 
 
 def test_a_sample_event_can_be_registered_as_a_job_and_answered(aws, control):
-    event = {"CodePipeline.job": {"id": "a1b2c3d4-0001-4a5b-8c9d-000000000001", "accountId": "123456789012", "data": {
-        "actionConfiguration": {"configuration": {"FunctionName": "f", "UserParameters": "{}"}},
-        "inputArtifacts": "not-a-list", "artifactCredentials": {"secretAccessKey": "CANARY"}}}}
+    event = {
+        "CodePipeline.job": {
+            "id": "a1b2c3d4-0001-4a5b-8c9d-000000000001",
+            "accountId": "123456789012",
+            "data": {
+                "actionConfiguration": {"configuration": {"FunctionName": "f", "UserParameters": "{}"}},
+                "inputArtifacts": "not-a-list",
+                "artifactCredentials": {"secretAccessKey": "CANARY"},
+            },
+        }
+    }
     assert control.post("/codepipeline/jobs", {"event": event})["jobId"] == "a1b2c3d4-0001-4a5b-8c9d-000000000001"
-    aws("codepipeline").put_job_failure_result(jobId="a1b2c3d4-0001-4a5b-8c9d-000000000001",
-                                               failureDetails={"type": "JobFailed", "message": "malformed"})
+    aws("codepipeline").put_job_failure_result(
+        jobId="a1b2c3d4-0001-4a5b-8c9d-000000000001", failureDetails={"type": "JobFailed", "message": "malformed"}
+    )
     assert control.get("/codepipeline/jobs/a1b2c3d4-0001-4a5b-8c9d-000000000001")["status"] == "Failed"
 
 
@@ -141,4 +224,9 @@ def test_get_pipeline_execution_reports_the_jobs_of_an_execution(aws, control):
     assert execution["status"] == "InProgress"
     assert execution["artifactRevisions"] == [{"name": "SourceArtifact", "revisionId": "c0ffee"}]
     client.put_job_failure_result(jobId=job_id, failureDetails={"type": "JobFailed", "message": "no"})
-    assert client.get_pipeline_execution(pipelineName="release", pipelineExecutionId="exec-7")["pipelineExecution"]["status"] == "Failed"
+    assert (
+        client.get_pipeline_execution(pipelineName="release", pipelineExecutionId="exec-7")["pipelineExecution"][
+            "status"
+        ]
+        == "Failed"
+    )

@@ -7,15 +7,15 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
-import botocore.exceptions
-
 from conftest import instances, make_group, new_version
 from test_instance_refresh import error_of, start
 
 
 def test_throttling_uses_each_protocols_error_code_for_n_calls(aws, control):
     make_group(aws, desired=1)
-    control.post("/faults", {"service": "autoscaling", "operation": "DescribeAutoScalingGroups", "kind": "throttle", "count": 2})
+    control.post(
+        "/faults", {"service": "autoscaling", "operation": "DescribeAutoScalingGroups", "kind": "throttle", "count": 2}
+    )
     control.post("/faults", {"service": "codepipeline", "kind": "throttle", "count": 1})
     asg = aws("autoscaling")
     for _ in range(2):
@@ -28,10 +28,14 @@ def test_throttling_uses_each_protocols_error_code_for_n_calls(aws, control):
 
 
 def test_server_errors_and_latency(aws, control):
-    control.post("/faults", {"service": "ec2", "operation": "DescribeInstances", "kind": "error", "status": 503, "count": 1})
+    control.post(
+        "/faults", {"service": "ec2", "operation": "DescribeInstances", "kind": "error", "status": 503, "count": 1}
+    )
     with_error = error_of(lambda: aws("ec2").describe_instances())
     assert with_error[2] == 503
-    control.post("/faults", {"service": "ec2", "operation": "DescribeInstances", "kind": "latency", "latencyMs": 300, "count": 1})
+    control.post(
+        "/faults", {"service": "ec2", "operation": "DescribeInstances", "kind": "latency", "latencyMs": 300, "count": 1}
+    )
     began = time.monotonic()
     aws("ec2").describe_instances()
     assert time.monotonic() - began >= 0.3
@@ -42,9 +46,15 @@ def test_server_errors_and_latency(aws, control):
 def test_the_sdk_retries_through_injected_throttling(emulator, control):
     import boto3
     from botocore.config import Config
-    make = boto3.client("autoscaling", endpoint_url=emulator.endpoint, region_name="us-east-1",
-                        aws_access_key_id="AKID", aws_secret_access_key="s",
-                        config=Config(retries={"total_max_attempts": 3, "mode": "standard"}))
+
+    make = boto3.client(
+        "autoscaling",
+        endpoint_url=emulator.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="AKID",
+        aws_secret_access_key="s",
+        config=Config(retries={"total_max_attempts": 3, "mode": "standard"}),
+    )
     control.post("/faults", {"service": "autoscaling", "kind": "throttle", "count": 2})
     assert make.describe_auto_scaling_groups()["ResponseMetadata"]["HTTPStatusCode"] == 200
 
@@ -85,7 +95,9 @@ def test_instance_status_can_be_set_and_defaults_to_ok(aws, control):
     make_group(aws, desired=2)
     first, second = [i["InstanceId"] for i in instances(aws, "web")]
     control.post("/health/instance", {"instanceId": first, "status": "impaired"})
-    statuses = aws("ec2").describe_instance_status(InstanceIds=[first, second], IncludeAllInstances=True)["InstanceStatuses"]
+    statuses = aws("ec2").describe_instance_status(InstanceIds=[first, second], IncludeAllInstances=True)[
+        "InstanceStatuses"
+    ]
     by_id = {s["InstanceId"]: s for s in statuses}
     assert by_id[first]["InstanceStatus"]["Status"] == "impaired"
     assert by_id[first]["InstanceStatus"]["Details"][0]["Status"] == "failed"
@@ -95,11 +107,15 @@ def test_instance_status_can_be_set_and_defaults_to_ok(aws, control):
 def test_target_health_can_be_set(aws, control):
     ec2, elb = aws("ec2"), aws("elbv2")
     vpc = ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
-    tg = elb.create_target_group(Name="web", Protocol="HTTP", Port=80, VpcId=vpc, TargetType="instance")["TargetGroups"][0]["TargetGroupArn"]
+    tg = elb.create_target_group(Name="web", Protocol="HTTP", Port=80, VpcId=vpc, TargetType="instance")[
+        "TargetGroups"
+    ][0]["TargetGroupArn"]
     instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
     elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": instance, "Port": 80}])
     control.post("/health/target", {"targetGroupArn": tg, "instanceId": instance, "state": "unhealthy"})
-    (health,) = elb.describe_target_health(TargetGroupArn=tg, Targets=[{"Id": instance, "Port": 80}])["TargetHealthDescriptions"]
+    (health,) = elb.describe_target_health(TargetGroupArn=tg, Targets=[{"Id": instance, "Port": 80}])[
+        "TargetHealthDescriptions"
+    ]
     assert health["TargetHealth"]["State"] == "unhealthy"
     assert health["TargetHealth"]["Reason"] == "Target.FailedHealthChecks"
 
@@ -125,8 +141,12 @@ def test_launch_template_versions_are_paginated_and_client_tokens_are_idempotent
     pages = ec2.get_paginator("describe_launch_template_versions").paginate(LaunchTemplateId=group["template_id"])
     numbers = [v["VersionNumber"] for page in pages for v in page["LaunchTemplateVersions"]]
     assert numbers == list(range(1, 22))
-    again = [ec2.create_launch_template_version(LaunchTemplateId=group["template_id"], SourceVersion="1", ClientToken="job-1",
-                                                LaunchTemplateData={})["LaunchTemplateVersion"]["VersionNumber"] for _ in range(2)]
+    again = [
+        ec2.create_launch_template_version(
+            LaunchTemplateId=group["template_id"], SourceVersion="1", ClientToken="job-1", LaunchTemplateData={}
+        )["LaunchTemplateVersion"]["VersionNumber"]
+        for _ in range(2)
+    ]
     assert again == [22, 22]
 
 
@@ -134,14 +154,28 @@ def test_a_client_token_reused_for_a_different_request_is_an_idempotent_paramete
     # EC2 API reference, "Ensuring idempotency": the same token with other parameters is refused.
     group = make_group(aws, desired=1)
     ec2 = aws("ec2")
-    first = ec2.create_launch_template_version(LaunchTemplateId=group["template_id"], SourceVersion="1", ClientToken="job-2",
-                                               LaunchTemplateData={"ImageId": "ami-11111111"})
-    code, message, status = error_of(lambda: ec2.create_launch_template_version(
-        LaunchTemplateId=group["template_id"], SourceVersion="1", ClientToken="job-2", LaunchTemplateData={"ImageId": "ami-22222222"}))
+    first = ec2.create_launch_template_version(
+        LaunchTemplateId=group["template_id"],
+        SourceVersion="1",
+        ClientToken="job-2",
+        LaunchTemplateData={"ImageId": "ami-11111111"},
+    )
+    code, message, status = error_of(
+        lambda: ec2.create_launch_template_version(
+            LaunchTemplateId=group["template_id"],
+            SourceVersion="1",
+            ClientToken="job-2",
+            LaunchTemplateData={"ImageId": "ami-22222222"},
+        )
+    )
     assert (code, status) == ("IdempotentParameterMismatch", 400)
     assert "job-2" in message
-    same = ec2.create_launch_template_version(LaunchTemplateId=group["template_id"], SourceVersion="1", ClientToken="job-2",
-                                              LaunchTemplateData={"ImageId": "ami-11111111"})
+    same = ec2.create_launch_template_version(
+        LaunchTemplateId=group["template_id"],
+        SourceVersion="1",
+        ClientToken="job-2",
+        LaunchTemplateData={"ImageId": "ami-11111111"},
+    )
     assert same["LaunchTemplateVersion"]["VersionNumber"] == first["LaunchTemplateVersion"]["VersionNumber"]
 
 
@@ -168,7 +202,12 @@ def test_an_instance_status_can_be_set_for_a_while_then_returns_to_ok(aws, contr
     make_group(aws, desired=1)
     (instance,) = [i["InstanceId"] for i in instances(aws, "web")]
     control.post("/health/instance", {"instanceId": instance, "status": "initializing", "forSeconds": 30})
-    status = lambda: aws("ec2").describe_instance_status(InstanceIds=[instance])["InstanceStatuses"][0]["InstanceStatus"]["Status"]  # noqa: E731
+
+    def status() -> str:
+        return aws("ec2").describe_instance_status(InstanceIds=[instance])["InstanceStatuses"][0]["InstanceStatus"][
+            "Status"
+        ]
+
     assert status() == "initializing"
     control.advance(29)
     assert status() == "initializing"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import botocore.exceptions
 import pytest
-
 from conftest import instance_tags, instances, make_group, new_version, refresh
 
 
@@ -18,7 +17,9 @@ def error_of(call) -> tuple[str, str, int]:
 def start(aws, group: str, version: int | str | None, **prefs):
     kwargs = {"AutoScalingGroupName": group, "Preferences": prefs}
     if version is not None:
-        kwargs["DesiredConfiguration"] = {"LaunchTemplate": {"LaunchTemplateName": f"{group}-lt", "Version": str(version)}}
+        kwargs["DesiredConfiguration"] = {
+            "LaunchTemplate": {"LaunchTemplateName": f"{group}-lt", "Version": str(version)}
+        }
     return aws("autoscaling").start_instance_refresh(**kwargs)["InstanceRefreshId"]
 
 
@@ -34,7 +35,9 @@ def test_auto_rollback_without_a_desired_configuration_is_refused_with_the_aws_t
     make_group(aws)
     code, message, _ = error_of(lambda: start(aws, "web", None, AutoRollback=True))
     assert code == "ValidationError"
-    assert message.startswith("The request isn't valid. The AutoRollback parameter cannot be set to true when the DesiredConfiguration parameter is empty.")
+    assert message.startswith(
+        "The request isn't valid. The AutoRollback parameter cannot be set to true when the DesiredConfiguration parameter is empty."
+    )
 
 
 def test_auto_rollback_to_latest_is_refused(aws, control):
@@ -43,13 +46,16 @@ def test_auto_rollback_to_latest_is_refused(aws, control):
     assert code == "ValidationError" and "$Latest" in message
 
 
-@pytest.mark.parametrize("prefs", [
-    {"MinHealthyPercentage": 101},
-    {"MinHealthyPercentage": 50, "MaxHealthyPercentage": 201},
-    {"MinHealthyPercentage": 50, "MaxHealthyPercentage": 160},
-    {"CheckpointPercentages": [50, 20]},
-    {"BakeTime": 172801},
-])
+@pytest.mark.parametrize(
+    "prefs",
+    [
+        {"MinHealthyPercentage": 101},
+        {"MinHealthyPercentage": 50, "MaxHealthyPercentage": 201},
+        {"MinHealthyPercentage": 50, "MaxHealthyPercentage": 160},
+        {"CheckpointPercentages": [50, 20]},
+        {"BakeTime": 172801},
+    ],
+)
 def test_preferences_out_of_bounds_are_validation_errors(aws, control, prefs):
     group = make_group(aws)
     version = new_version(aws, group["template_id"], "r2")
@@ -85,7 +91,10 @@ def test_a_refresh_replaces_every_instance_with_the_desired_version_and_updates_
     now = instances(aws, "web")
     assert len(now) == 4 and not ({i["InstanceId"] for i in now} & old)
     assert all(instance_tags(aws, i["InstanceId"])["release"] == "r2" for i in now)
-    types = {r["Instances"][0]["InstanceType"] for r in aws("ec2").describe_instances(InstanceIds=[i["InstanceId"] for i in now])["Reservations"]}
+    types = {
+        r["Instances"][0]["InstanceType"]
+        for r in aws("ec2").describe_instances(InstanceIds=[i["InstanceId"] for i in now])["Reservations"]
+    }
     assert types == {"t3.micro"}, "the new version inherits its SourceVersion's data"
     described = aws("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=["web"])["AutoScalingGroups"][0]
     assert described["LaunchTemplate"]["Version"] == str(version)
@@ -105,7 +114,7 @@ def test_min_healthy_100_with_max_200_launches_before_terminating(aws, control):
 
 
 def test_skip_matching_leaves_instances_already_on_the_version(aws, control):
-    group = make_group(aws, desired=2)
+    make_group(aws, desired=2)
     refresh_id = start(aws, "web", 1, SkipMatching=True)
     control.settle()
     done = refresh(aws, "web", refresh_id)
@@ -116,7 +125,15 @@ def test_skip_matching_leaves_instances_already_on_the_version(aws, control):
 def test_checkpoints_pause_for_the_delay_then_go_on(aws, control):
     group = make_group(aws, desired=4)
     version = new_version(aws, group["template_id"], "r2")
-    refresh_id = start(aws, "web", version, MinHealthyPercentage=50, CheckpointPercentages=[50, 100], CheckpointDelay=600, InstanceWarmup=0)
+    refresh_id = start(
+        aws,
+        "web",
+        version,
+        MinHealthyPercentage=50,
+        CheckpointPercentages=[50, 100],
+        CheckpointDelay=600,
+        InstanceWarmup=0,
+    )
     control.advance(5)
     paused = refresh(aws, "web", refresh_id)
     assert paused["PercentageComplete"] == 50 and "checkpoint" in paused["StatusReason"]
@@ -154,12 +171,20 @@ def test_cancel_ends_cancelled_and_keeps_replaced_instances(aws, control):
 def test_an_alarm_in_alarm_rolls_the_refresh_back(aws, control):
     group = make_group(aws, desired=2)
     cloudwatch = aws("cloudwatch")
-    cloudwatch.put_metric_alarm(AlarmName="5xx", MetricName="HTTPCode_Target_5XX_Count", Namespace="AWS/ApplicationELB",
-                                Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=1,
-                                ComparisonOperator="GreaterThanOrEqualToThreshold")
+    cloudwatch.put_metric_alarm(
+        AlarmName="5xx",
+        MetricName="HTTPCode_Target_5XX_Count",
+        Namespace="AWS/ApplicationELB",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )
     version = new_version(aws, group["template_id"], "r2")
-    refresh_id = start(aws, "web", version, MinHealthyPercentage=50, AutoRollback=True,
-                       AlarmSpecification={"Alarms": ["5xx"]})
+    refresh_id = start(
+        aws, "web", version, MinHealthyPercentage=50, AutoRollback=True, AlarmSpecification={"Alarms": ["5xx"]}
+    )
     control.advance(2)
     cloudwatch.set_alarm_state(AlarmName="5xx", StateValue="ALARM", StateReason="test")
     control.settle()
@@ -200,10 +225,16 @@ def test_a_mixed_instances_group_is_refreshed_inside_its_policy(aws, control):
     group = make_group(aws, desired=2, mixed=True)
     version = new_version(aws, group["template_id"], "r2")
     refresh_id = aws("autoscaling").start_instance_refresh(
-        AutoScalingGroupName="web", Preferences={"MinHealthyPercentage": 50},
-        DesiredConfiguration={"MixedInstancesPolicy": {"LaunchTemplate": {
-            "LaunchTemplateSpecification": {"LaunchTemplateId": group["template_id"], "Version": str(version)},
-            "Overrides": [{"InstanceType": "t3.small"}]}}},
+        AutoScalingGroupName="web",
+        Preferences={"MinHealthyPercentage": 50},
+        DesiredConfiguration={
+            "MixedInstancesPolicy": {
+                "LaunchTemplate": {
+                    "LaunchTemplateSpecification": {"LaunchTemplateId": group["template_id"], "Version": str(version)},
+                    "Overrides": [{"InstanceType": "t3.small"}],
+                }
+            }
+        },
     )["InstanceRefreshId"]
     control.settle()
     assert refresh(aws, "web", refresh_id)["Status"] == "Successful"

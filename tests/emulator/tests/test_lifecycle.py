@@ -14,8 +14,9 @@ def launch_events(control):
 
 
 def complete(aws, result: str, **target):
-    aws("autoscaling").complete_lifecycle_action(AutoScalingGroupName="web", LifecycleHookName="health",
-                                                 LifecycleActionResult=result, **target)
+    aws("autoscaling").complete_lifecycle_action(
+        AutoScalingGroupName="web", LifecycleHookName="health", LifecycleActionResult=result, **target
+    )
 
 
 def test_new_instances_wait_in_pending_wait_and_an_event_names_each(aws, control):
@@ -62,7 +63,9 @@ def test_abandon_terminates_the_instance_and_rolls_the_refresh_back(aws, control
     rolling = refresh(aws, "web", refresh_id)
     assert rolling["Status"] == "RollbackInProgress"
     assert bad["EC2InstanceId"] in rolling["RollbackDetails"]["RollbackReason"]
-    state = aws("ec2").describe_instances(InstanceIds=[bad["EC2InstanceId"]])["Reservations"][0]["Instances"][0]["State"]
+    state = aws("ec2").describe_instances(InstanceIds=[bad["EC2InstanceId"]])["Reservations"][0]["Instances"][0][
+        "State"
+    ]
     assert state["Name"] in ("shutting-down", "terminated")
     # The rollback's replacement launches through the hook too.
     control.settle()
@@ -92,11 +95,16 @@ def test_completing_an_action_that_is_no_longer_active_answers_the_aws_validatio
     control.advance(2)
     detail = launch_events(control)[0]["detail"]
     complete(aws, "CONTINUE", LifecycleActionToken=detail["LifecycleActionToken"])
-    code, message, status = error_of(lambda: complete(aws, "CONTINUE", LifecycleActionToken=detail["LifecycleActionToken"]))
+    code, message, status = error_of(
+        lambda: complete(aws, "CONTINUE", LifecycleActionToken=detail["LifecycleActionToken"])
+    )
     assert (code, status) == ("ValidationError", 400)
     assert message == f"No active Lifecycle Action found with token {detail['LifecycleActionToken']}"
-    code, message, _ = error_of(lambda: aws("autoscaling").record_lifecycle_action_heartbeat(
-        AutoScalingGroupName="web", LifecycleHookName="health", InstanceId=detail["EC2InstanceId"]))
+    code, message, _ = error_of(
+        lambda: aws("autoscaling").record_lifecycle_action_heartbeat(
+            AutoScalingGroupName="web", LifecycleHookName="health", InstanceId=detail["EC2InstanceId"]
+        )
+    )
     assert message == f"No active Lifecycle Action found with instance ID {detail['EC2InstanceId']}"
 
 
@@ -107,8 +115,9 @@ def test_the_heartbeat_timeout_applies_the_default_result_and_heartbeats_extend_
     control.advance(2)
     detail = launch_events(control)[0]["detail"]
     control.advance(50)
-    aws("autoscaling").record_lifecycle_action_heartbeat(AutoScalingGroupName="web", LifecycleHookName="health",
-                                                         LifecycleActionToken=detail["LifecycleActionToken"])
+    aws("autoscaling").record_lifecycle_action_heartbeat(
+        AutoScalingGroupName="web", LifecycleHookName="health", LifecycleActionToken=detail["LifecycleActionToken"]
+    )
     control.advance(50)
     assert refresh(aws, "web", refresh_id)["Status"] == "InProgress", "the heartbeat moved the timeout"
     control.advance(15)
@@ -126,8 +135,9 @@ def test_heartbeats_cannot_extend_past_the_global_timeout(aws, control):
     for _ in range(110):  # 100 x 30 s is the global bound
         control.advance(29)
         try:
-            aws("autoscaling").record_lifecycle_action_heartbeat(AutoScalingGroupName="web", LifecycleHookName="health",
-                                                                 LifecycleActionToken=token)
+            aws("autoscaling").record_lifecycle_action_heartbeat(
+                AutoScalingGroupName="web", LifecycleHookName="health", LifecycleActionToken=token
+            )
         except Exception:
             break
     (action,) = control.get("/lifecycle-actions")

@@ -38,9 +38,7 @@ pub async fn launch_source(client: &Client, group: &str) -> Result<GroupLookup, 
         return Ok(GroupLookup::NotFound);
     };
     let mixed = found.mixed_instances_policy();
-    let spec = found
-        .launch_template()
-        .or_else(|| mixed.and_then(|m| m.launch_template()).and_then(|t| t.launch_template_specification()));
+    let spec = found.launch_template().or_else(|| mixed.and_then(|m| m.launch_template()).and_then(|t| t.launch_template_specification()));
     Ok(match spec {
         None => GroupLookup::NoLaunchTemplate,
         Some(spec) => GroupLookup::Found(Box::new(LaunchSource {
@@ -114,7 +112,8 @@ pub async fn template_uses(client: &Client, id: &str, name: Option<&str>) -> Res
     let names = |spec: &LaunchTemplateSpecification| {
         spec.launch_template_id() == Some(id) || (spec.launch_template_name().is_some() && spec.launch_template_name() == name)
     };
-    let used = |user: String, spec: &LaunchTemplateSpecification| VersionRef::parse(spec.version()).map(|version| TemplateUse { user, version });
+    let used =
+        |user: String, spec: &LaunchTemplateSpecification| VersionRef::parse(spec.version()).map(|version| TemplateUse { user, version });
     let mut uses = Vec::new();
     let mut groups_using = Vec::new();
     let mut pages = client.describe_auto_scaling_groups().into_paginator().send();
@@ -144,7 +143,9 @@ pub async fn template_uses(client: &Client, id: &str, name: Option<&str>) -> Res
         if !refresh.status.is_active() {
             continue;
         }
-        if let Some(desired) = refresh.desired_template.as_ref().filter(|t| t.id.as_deref() == Some(id) || (t.name.is_some() && t.name.as_deref() == name)) {
+        if let Some(desired) =
+            refresh.desired_template.as_ref().filter(|t| t.id.as_deref() == Some(id) || (t.name.is_some() && t.name.as_deref() == name))
+        {
             let user = format!("refresh {} of {group}", refresh.id);
             uses.push(VersionRef::parse(desired.version.as_deref()).map(|version| TemplateUse { user, version }));
         }
@@ -162,12 +163,8 @@ fn sdk_preferences(p: &RefreshPreferences) -> SdkPreferences {
         .set_bake_time(p.bake_time_seconds)
         .set_skip_matching(p.skip_matching)
         .set_auto_rollback(p.auto_rollback)
-        .set_alarm_specification(
-            (!p.alarms.is_empty()).then(|| AlarmSpecification::builder().set_alarms(Some(p.alarms.clone())).build()),
-        )
-        .set_scale_in_protected_instances(p.scale_in_protected_instances.map(|i| {
-            ScaleInProtectedInstances::from(policy_name(i))
-        }))
+        .set_alarm_specification((!p.alarms.is_empty()).then(|| AlarmSpecification::builder().set_alarms(Some(p.alarms.clone())).build()))
+        .set_scale_in_protected_instances(p.scale_in_protected_instances.map(|i| ScaleInProtectedInstances::from(policy_name(i))))
         .set_standby_instances(p.standby_instances.map(|i| StandbyInstances::from(policy_name(i))))
         .build()
 }
@@ -184,10 +181,7 @@ fn snapshot(r: &InstanceRefresh) -> RefreshSnapshot {
     let status_text = r.status().map(|s| s.as_str().to_owned()).unwrap_or_default();
     let desired = r.desired_configuration();
     let desired_spec = desired.and_then(|d| d.launch_template()).or_else(|| {
-        desired
-            .and_then(|d| d.mixed_instances_policy())
-            .and_then(|m| m.launch_template())
-            .and_then(|t| t.launch_template_specification())
+        desired.and_then(|d| d.mixed_instances_policy()).and_then(|m| m.launch_template()).and_then(|t| t.launch_template_specification())
     });
     RefreshSnapshot {
         id: r.instance_refresh_id().unwrap_or_default().to_owned(),

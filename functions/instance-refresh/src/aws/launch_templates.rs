@@ -1,8 +1,7 @@
 //! EC2 launch template calls: read a version, derive a new one, list and delete old ones.
 
 use aws_sdk_ec2::types::{
-    LaunchTemplateTagSpecification, LaunchTemplateTagSpecificationRequest, RequestLaunchTemplateData, ResourceType,
-    Tag,
+    LaunchTemplateTagSpecification, LaunchTemplateTagSpecificationRequest, RequestLaunchTemplateData, ResourceType, Tag,
 };
 use aws_sdk_ec2::Client;
 use shared::aws::AwsCallError;
@@ -118,11 +117,7 @@ pub async fn delete_versions(client: &Client, template_id: &str, versions: &[i64
 fn plain_spec(spec: &LaunchTemplateTagSpecification) -> TagSpecification {
     TagSpecification {
         resource_type: spec.resource_type().map(|r| r.as_str().to_owned()).unwrap_or_default(),
-        tags: spec
-            .tags()
-            .iter()
-            .map(|t| (t.key().unwrap_or_default().to_owned(), t.value().unwrap_or_default().to_owned()))
-            .collect(),
+        tags: spec.tags().iter().map(|t| (t.key().unwrap_or_default().to_owned(), t.value().unwrap_or_default().to_owned())).collect(),
     }
 }
 

@@ -5,15 +5,13 @@
 use aws_sdk_autoscaling::operation::describe_auto_scaling_groups::DescribeAutoScalingGroupsOutput;
 use aws_sdk_autoscaling::operation::describe_instance_refreshes::DescribeInstanceRefreshesOutput;
 use aws_sdk_autoscaling::types::{
-    AutoScalingGroup, DesiredConfiguration, InstanceRefresh, InstanceRefreshStatus, LaunchTemplate,
-    LaunchTemplateOverrides, LaunchTemplateSpecification, MixedInstancesPolicy, RollbackDetails,
+    AutoScalingGroup, DesiredConfiguration, InstanceRefresh, InstanceRefreshStatus, LaunchTemplate, LaunchTemplateOverrides,
+    LaunchTemplateSpecification, MixedInstancesPolicy, RollbackDetails,
 };
 use aws_sdk_codepipeline::operation::put_job_failure_result::PutJobFailureResultOutput;
 use aws_sdk_codepipeline::operation::put_job_success_result::PutJobSuccessResultOutput;
 use aws_sdk_ec2::operation::describe_launch_template_versions::DescribeLaunchTemplateVersionsOutput;
-use aws_sdk_ec2::types::{
-    LaunchTemplateTagSpecification, LaunchTemplateVersion, ResourceType, ResponseLaunchTemplateData, Tag,
-};
+use aws_sdk_ec2::types::{LaunchTemplateTagSpecification, LaunchTemplateVersion, ResourceType, ResponseLaunchTemplateData, Tag};
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use aws_smithy_runtime_api::http::{Response, StatusCode};
 use aws_smithy_types::body::SdkBody;
@@ -42,8 +40,8 @@ pub async fn run(event: Value, autoscaling: &[&Rule], ec2: &[&Rule], codepipelin
         mock_client!(aws_sdk_autoscaling, RuleMode::Sequential, autoscaling, |c| c.retry_config(fast_retries())),
         mock_client!(aws_sdk_ec2, RuleMode::Sequential, ec2, |c| c.retry_config(fast_retries())),
     );
-    let reporter = JobReporter::new(mock_client!(aws_sdk_codepipeline, RuleMode::Sequential, codepipeline, |c| c
-        .retry_config(fast_retries())));
+    let reporter =
+        JobReporter::new(mock_client!(aws_sdk_codepipeline, RuleMode::Sequential, codepipeline, |c| c.retry_config(fast_retries())));
     run_job(&reporter, invocation(event, std::time::Duration::from_secs(60)), |job, fallback| action.handle(job, fallback)).await
 }
 
@@ -60,10 +58,7 @@ pub fn group_with_template(version: &str) -> Rule {
         .then_output(move || {
             DescribeAutoScalingGroupsOutput::builder()
                 .auto_scaling_groups(
-                    AutoScalingGroup::builder()
-                        .auto_scaling_group_name(GROUP)
-                        .launch_template(template_spec(&version))
-                        .build(),
+                    AutoScalingGroup::builder().auto_scaling_group_name(GROUP).launch_template(template_spec(&version)).build(),
                 )
                 .build()
         })
@@ -104,12 +99,15 @@ pub fn group_on_template(name: &str, version: &str, instance_versions: &[&str]) 
     let instances = instance_versions.iter().enumerate().map(|(n, v)| {
         aws_sdk_autoscaling::types::Instance::builder().instance_id(format!("i-{name}-{n}")).launch_template(template_spec(v)).build()
     });
-    AutoScalingGroup::builder().auto_scaling_group_name(name).launch_template(template_spec(version)).set_instances(Some(instances.collect())).build()
+    AutoScalingGroup::builder()
+        .auto_scaling_group_name(name)
+        .launch_template(template_spec(version))
+        .set_instances(Some(instances.collect()))
+        .build()
 }
 
 pub fn no_group() -> Rule {
-    mock!(aws_sdk_autoscaling::Client::describe_auto_scaling_groups)
-        .then_output(|| DescribeAutoScalingGroupsOutput::builder().build())
+    mock!(aws_sdk_autoscaling::Client::describe_auto_scaling_groups).then_output(|| DescribeAutoScalingGroupsOutput::builder().build())
 }
 
 pub struct Refresh {
@@ -223,9 +221,7 @@ pub fn expect_failure(job: &str, kind: &'static str, needles: &'static [&'static
     mock!(aws_sdk_codepipeline::Client::put_job_failure_result)
         .match_requests(move |r| {
             let d = r.failure_details().unwrap();
-            let ok = r.job_id() == Some(job.as_str())
-                && d.r#type().as_str() == kind
-                && needles.iter().all(|n| d.message().contains(n));
+            let ok = r.job_id() == Some(job.as_str()) && d.r#type().as_str() == kind && needles.iter().all(|n| d.message().contains(n));
             if !ok {
                 eprintln!("unexpected failure report: {} {}", d.r#type().as_str(), d.message());
             }
@@ -255,7 +251,10 @@ pub fn autoscaling_throttled() -> Response {
 pub const SAMPLES: &[(&str, Expect)] = &[
     ("start.json", Expect::Valid),
     ("continue.json", Expect::Valid),
-    ("bad-preferences.json", Expect::Fails("ConfigurationError", &["UserParameters field `preferences.maxHealthyPercentage`: 250 is outside 100–200"])),
+    (
+        "bad-preferences.json",
+        Expect::Fails("ConfigurationError", &["UserParameters field `preferences.maxHealthyPercentage`: 250 is outside 100–200"]),
+    ),
     ("unquoted-variable.json", Expect::Fails("ConfigurationError", &["not valid JSON", "inside quoted strings"])),
     ("no-release.json", Expect::Fails("ConfigurationError", &["no release to deploy", "release.commitId"])),
     ("malformed-job.json", Expect::Fails("JobFailed", &["malformed at `CodePipeline.job.data.inputArtifacts`", "expected a sequence"])),
@@ -265,4 +264,3 @@ pub enum Expect {
     Valid,
     Fails(&'static str, &'static [&'static str]),
 }
-

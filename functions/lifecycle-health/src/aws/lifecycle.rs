@@ -21,7 +21,11 @@ pub enum Answered {
 
 /// `call`, given at most `budget`: a call that hangs (or retries for longer) must not hold up
 /// the heartbeat schedule or the invocation's deadline.
-pub async fn bounded<T>(budget: Duration, operation: &'static str, call: impl Future<Output = Result<T, AwsCallError>>) -> Result<T, AwsCallError> {
+pub async fn bounded<T>(
+    budget: Duration,
+    operation: &'static str,
+    call: impl Future<Output = Result<T, AwsCallError>>,
+) -> Result<T, AwsCallError> {
     tokio::time::timeout(budget, call).await.unwrap_or_else(|_| {
         Err(AwsCallError { operation, code: None, detail: format!("AWS did not answer within {} ms", budget.as_millis()) })
     })
@@ -35,7 +39,11 @@ fn closed_or(err: AwsCallError) -> Result<Answered, AwsCallError> {
     }
 }
 
-pub async fn complete(client: &aws_sdk_autoscaling::Client, action: &LifecycleActionDetail, result: &str) -> Result<Answered, AwsCallError> {
+pub async fn complete(
+    client: &aws_sdk_autoscaling::Client,
+    action: &LifecycleActionDetail,
+    result: &str,
+) -> Result<Answered, AwsCallError> {
     let sent = client
         .complete_lifecycle_action()
         .auto_scaling_group_name(&action.auto_scaling_group_name)

@@ -22,7 +22,13 @@ impl Probe {
     /// as timed out, so the heartbeat schedule holds whatever AWS or the instance does).
     /// `target_groups`: the group's, read once per invocation with [`Probe::target_groups`];
     /// `private_ip`: filled on the first look that needs it, kept for the invocation.
-    pub async fn look(&self, instance_id: &str, target_groups: &[String], settings: &Settings, private_ip: &mut Option<String>) -> Result<Look, AwsCallError> {
+    pub async fn look(
+        &self,
+        instance_id: &str,
+        target_groups: &[String],
+        settings: &Settings,
+        private_ip: &mut Option<String>,
+    ) -> Result<Look, AwsCallError> {
         let budget = settings.look_budget();
         match tokio::time::timeout(budget, self.checks(instance_id, target_groups, settings, private_ip)).await {
             Ok(checks) => checks.map(Look::Answered),
@@ -30,7 +36,13 @@ impl Probe {
         }
     }
 
-    async fn checks(&self, instance_id: &str, target_groups: &[String], settings: &Settings, private_ip: &mut Option<String>) -> Result<Checks, AwsCallError> {
+    async fn checks(
+        &self,
+        instance_id: &str,
+        target_groups: &[String],
+        settings: &Settings,
+        private_ip: &mut Option<String>,
+    ) -> Result<Checks, AwsCallError> {
         let instance = self.instance(instance_id).await?;
         let bootstrap = self.bootstrap(instance_id, &settings.bootstrap_tag).await?;
         let targets = if settings.check_targets { self.targets(instance_id, target_groups).await? } else { Vec::new() };

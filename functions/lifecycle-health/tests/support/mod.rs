@@ -18,13 +18,13 @@ use aws_smithy_runtime_api::http::{Response, StatusCode};
 use aws_smithy_types::body::SdkBody;
 use chrono::{DateTime, Utc};
 use lambda_runtime::{Context, LambdaEvent};
-use lifecycle_health::clock::Clock;
-use std::sync::{Arc, Mutex};
 use lifecycle_health::aws::probe::Probe;
+use lifecycle_health::clock::Clock;
 use lifecycle_health::settings::Settings;
 use lifecycle_health::{HealthError, HealthGate};
 use serde_json::Value;
 use shared::testing::fast_retries;
+use std::sync::{Arc, Mutex};
 
 pub const INSTANCE: &str = "i-0123456789abcdef0";
 pub const TOKEN: &str = "87654321-4321-4321-4321-210987654321";
@@ -92,7 +92,13 @@ pub async fn run(event: Value, mocks: Mocks<'_>, settings: Settings, remaining: 
     run_on(&VirtualClock::new(), event, mocks, settings, remaining).await
 }
 
-pub async fn run_on(clock: &VirtualClock, event: Value, mocks: Mocks<'_>, settings: Settings, remaining: Duration) -> Result<Value, HealthError> {
+pub async fn run_on(
+    clock: &VirtualClock,
+    event: Value,
+    mocks: Mocks<'_>,
+    settings: Settings,
+    remaining: Duration,
+) -> Result<Value, HealthError> {
     let gate = HealthGate::from_clients(
         Probe {
             autoscaling: mock_client!(aws_sdk_autoscaling, RuleMode::MatchAny, mocks.autoscaling, |c| c.retry_config(fast_retries())),
@@ -200,7 +206,10 @@ pub fn target(state: &'static str, reason: Option<&'static str>) -> Rule {
         }
         DescribeTargetHealthOutput::builder()
             .target_health_descriptions(
-                TargetHealthDescription::builder().target(TargetDescription::builder().id(INSTANCE).build()).target_health(health.build()).build(),
+                TargetHealthDescription::builder()
+                    .target(TargetDescription::builder().id(INSTANCE).build())
+                    .target_health(health.build())
+                    .build(),
             )
             .build()
     })
@@ -209,20 +218,23 @@ pub fn target(state: &'static str, reason: Option<&'static str>) -> Rule {
 pub fn throttled() -> Response {
     Response::new(
         StatusCode::try_from(400).unwrap(),
-        SdkBody::from(r#"<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>1</RequestId></ErrorResponse>"#),
+        SdkBody::from(
+            r#"<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>1</RequestId></ErrorResponse>"#,
+        ),
     )
 }
 
 pub fn no_active_action() -> Response {
     Response::new(
         StatusCode::try_from(400).unwrap(),
-        SdkBody::from(format!(r#"<ErrorResponse><Error><Type>Sender</Type><Code>ValidationError</Code><Message>No active Lifecycle Action found with token {TOKEN}</Message></Error><RequestId>1</RequestId></ErrorResponse>"#)),
+        SdkBody::from(format!(
+            r#"<ErrorResponse><Error><Type>Sender</Type><Code>ValidationError</Code><Message>No active Lifecycle Action found with token {TOKEN}</Message></Error><RequestId>1</RequestId></ErrorResponse>"#
+        )),
     )
 }
 
 pub const MINUTE: Duration = Duration::from_secs(60);
 pub const NO_RULES: &[&Rule] = &[];
-
 
 /// A health endpoint on 127.0.0.1 answering each request with the next of `status_lines`
 /// (the last one repeated), remembering the request lines.
