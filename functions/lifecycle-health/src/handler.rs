@@ -199,7 +199,8 @@ impl<C: Clock> HealthGate<C> {
     ) -> Result<Value, HealthError> {
         let action = &check.action;
         let call = settings.call_timeout;
-        let next_chance = fit + HAND_OVER_ALLOWANCE + settings.look_budget();
+        // The next invocation reads the hook and the group (two calls) before its first look.
+        let next_chance = fit + HAND_OVER_ALLOWANCE + 2 * call + settings.look_budget();
         if heartbeat_due(since(waiting.last_heartbeat, self.clock.now()), next_chance, call, heartbeat_timeout)
             && self.heartbeat(action, &mut waiting, call).await? == Answered::AlreadyClosed
         {
