@@ -73,6 +73,7 @@ impl RefreshAction {
             GroupLookup::NotFound => return Err(RefreshError::GroupNotFound(group.to_owned())),
             GroupLookup::NoLaunchTemplate => return Err(RefreshError::NoLaunchTemplate(group.to_owned())),
         };
+        preferences.check_rollback_target(group, source.template.version.as_deref())?;
 
         if let Some(running) = self.active_refresh(group).await? {
             return self.adopt_or_refuse(running, &release, group, params.when_refresh_in_progress).await.map(Answer::from);

@@ -4,6 +4,8 @@
 use serde::Deserialize;
 use shared::parameters::ParameterError;
 
+use crate::pruning::VersionRef;
+
 /// AWS's bound on CheckpointDelay and BakeTime.
 const MAX_WAIT_SECONDS: i64 = 172_800;
 /// AWS's bound on AlarmSpecification.Alarms.
@@ -50,6 +52,30 @@ pub struct RefreshPreferences {
     pub alarms: Vec<String>,
     pub scale_in_protected_instances: Option<InstancePolicy>,
     pub standby_instances: Option<InstancePolicy>,
+}
+
+impl RefreshPreferences {
+    /// AutoRollback returns a group to its own launch template version, so AWS offers none to
+    /// a group on `$Latest` or `$Default` (absent means `$Default`): say so before anything
+    /// changes, with the fix.
+    pub fn check_rollback_target(&self, group: &str, group_version: Option<&str>) -> Result<(), ParameterError> {
+        let symbolic = match VersionRef::parse(group_version) {
+            Some(VersionRef::Number(_)) | None => return Ok(()),
+            Some(VersionRef::Latest) => "$Latest",
+            Some(VersionRef::Default) => "$Default",
+        };
+        if self.auto_rollback != Some(true) {
+            return Ok(());
+        }
+        Err(ParameterError::field(
+            "preferences.autoRollback",
+            format!(
+                "is true, but Auto Scaling group `{group}` uses launch template version {symbolic}, and AWS offers no rollback \
+                 for a group on $Latest or $Default. Pin the group to a numbered version (aws autoscaling update-auto-scaling-group \
+                 --auto-scaling-group-name {group} --launch-template LaunchTemplateId=<id>,Version=<number>), or set autoRollback to false"
+            ),
+        ))
+    }
 }
 
 impl PreferenceParameters {
@@ -230,5 +256,19 @@ mod tests {
         assert_eq!(field_of(p.validate()), "preferences.alarms");
         let p = PreferenceParameters { alarms: vec!["ok".into(), "".into()], ..Default::default() };
         assert_eq!(field_of(p.validate()), "preferences.alarms[1]");
+    }
+
+    #[test]
+    fn auto_rollback_on_a_group_on_latest_or_default_fails_saying_how_to_pin_it() {
+        let rolling_back = RefreshPreferences { auto_rollback: Some(true), ..RefreshPreferences::default() };
+        for version in [Some("$Latest"), Some("$Default"), None] {
+            let err = rolling_back.check_rollback_target("web", version).unwrap_err().to_string();
+            assert!(err.contains("`preferences.autoRollback`") && err.contains("Pin the group to a numbered version"), "{err}");
+            assert!(err.contains(version.unwrap_or("$Default")), "{err}");
+        }
+        assert!(rolling_back.check_rollback_target("web", Some("7")).is_ok());
+        assert!(RefreshPreferences::default().check_rollback_target("web", Some("$Latest")).is_ok());
+        let explicit_off = RefreshPreferences { auto_rollback: Some(false), ..RefreshPreferences::default() };
+        assert!(explicit_off.check_rollback_target("web", None).is_ok());
     }
 }

@@ -101,12 +101,12 @@ fn tracks(token: &Value, refresh: &str, version: i64) -> bool {
 async fn the_first_invocation_pins_the_release_in_a_new_version_and_starts_a_refresh_to_exactly_it() {
     let event = event("start.json");
     let job = job_id(&event);
-    let (group, latest, start) = (group_with_template("$Latest"), latest_refresh(None), start_refresh_to("12", false));
-    let current = describe_version("$Latest", template_version(11, &[("Name", "web"), ("deploy:release", "old")]));
+    let (group, latest, start) = (group_with_template("11"), latest_refresh(None), start_refresh_to("12", false));
+    let current = describe_version("11", template_version(11, &[("Name", "web"), ("deploy:release", "old")]));
     let create = create_version_from("11", 12);
     let (answered, answer) = answer_noted(&job, |token, percent| tracks(token, NEW_REFRESH, 12) && percent == 0);
     // Pruning (keep 10 of 1..=12) only once the job is answered.
-    let users = all_groups_after(&answered, vec![group_on_template(GROUP, "$Latest", &["11"])]);
+    let users = all_groups_after(&answered, vec![group_on_template(GROUP, "11", &["11"])]);
     let ours = latest_refresh(Some((NEW_REFRESH, Refresh { version: "12", ..Refresh::new("InProgress") })));
     let (list, delete) = (list_versions(1..=12), delete_versions(&["2"]));
     run(event, &[&group, &latest, &start, &users, &ours], &[&current, &create, &list, &delete], &[&answer]).await.unwrap();
@@ -347,8 +347,8 @@ async fn access_denied_is_reported_as_a_permission_error_naming_the_action() {
 async fn a_failed_prune_does_not_fail_a_started_refresh() {
     let event = event("start.json");
     let job = job_id(&event);
-    let (group, latest, start) = (group_with_template("$Latest"), latest_refresh(None), start_refresh_to("12", false));
-    let current = describe_version("$Latest", template_version(11, &[("Name", "web")]));
+    let (group, latest, start) = (group_with_template("11"), latest_refresh(None), start_refresh_to("12", false));
+    let current = describe_version("11", template_version(11, &[("Name", "web")]));
     let create = create_version_from("11", 12);
     let list = mock!(aws_sdk_ec2::Client::describe_launch_template_versions)
         .match_requests(|r| r.versions().is_empty())
@@ -361,7 +361,7 @@ async fn a_failed_prune_does_not_fail_a_started_refresh() {
             )
         });
     let answer = expect_in_progress(&job, |token, _| tracks(token, NEW_REFRESH, 12));
-    let users = all_groups(vec![group_on_template(GROUP, "$Latest", &["11"])]);
+    let users = all_groups(vec![group_on_template(GROUP, "11", &["11"])]);
     let ours = latest_refresh(Some((NEW_REFRESH, Refresh { version: "12", ..Refresh::new("InProgress") })));
     run(event, &[&group, &latest, &start, &users, &ours], &[&current, &create, &list], &[&answer]).await.unwrap();
     assert_eq!((answer.num_calls(), list.num_calls()), (1, 1), "the prune failed at listing versions, after the answer");
@@ -443,4 +443,41 @@ async fn an_override_on_its_own_launch_template_is_refused_before_anything_chang
     let answer = expect_failure(&job_id(&event), "ConfigurationError", &["instance type c7i.large", "lt-x86"]);
     run(event, &[&group, &latest_refresh(None)], &[&current], &[&answer]).await.unwrap();
     assert_eq!(answer.num_calls(), 1, "failed with no launch template version created and no refresh started");
+}
+
+#[tokio::test]
+async fn auto_rollback_on_a_group_on_latest_fails_before_anything_changes_saying_how_to_pin_it() {
+    // AWS offers no rollback for a group on $Latest or $Default (issue 8): no version, no refresh.
+    let event = event("start.json");
+    let answer = expect_failure(
+        &job_id(&event),
+        "ConfigurationError",
+        &["preferences.autoRollback", "$Latest", "Pin the group to a numbered version"],
+    );
+    run(event, &[&group_with_template("$Latest")], &[], &[&answer]).await.unwrap();
+    assert_eq!(answer.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_group_on_latest_without_auto_rollback_is_refreshed_from_what_latest_resolves_to() {
+    let event = with_parameters(event("start.json"), |p| p["preferences"]["autoRollback"] = false.into());
+    let job = job_id(&event);
+    let (group, latest) = (group_with_template("$Latest"), latest_refresh(None));
+    let start = mock!(aws_sdk_autoscaling::Client::start_instance_refresh)
+        .match_requests(|r| {
+            let spec = r.desired_configuration().and_then(|d| d.launch_template());
+            spec.and_then(|s| s.version()) == Some("12") && r.preferences().and_then(|p| p.auto_rollback()) == Some(false)
+        })
+        .then_output(|| {
+            aws_sdk_autoscaling::operation::start_instance_refresh::StartInstanceRefreshOutput::builder()
+                .instance_refresh_id(NEW_REFRESH)
+                .build()
+        });
+    let current = describe_version("$Latest", template_version(11, &[("Name", "web")]));
+    let answer = expect_in_progress(&job, |token, _| tracks(token, NEW_REFRESH, 12));
+    let (users, ours) = (all_groups(vec![]), latest_refresh(None));
+    run(event, &[&group, &latest, &start, &users, &ours], &[&current, &create_version_from("11", 12), &list_versions(1..=12)], &[&answer])
+        .await
+        .unwrap();
+    assert_eq!((start.num_calls(), answer.num_calls()), (1, 1));
 }

@@ -184,6 +184,15 @@ class AutoScaling:
         auto_rollback = str(prefs.get("AutoRollback", "false")).lower() == "true"
         if auto_rollback and not desired:
             raise validation(AUTO_ROLLBACK_NEEDS_DESIRED)
+        if auto_rollback and str(group.launch_template_version or "$Default").startswith("$"):
+            # AWS (Auto Scaling user guide, "Undo changes with a rollback"): "The rollback option is
+            # not available if the Auto Scaling group is configured to use the $Latest or $Default
+            # launch template version." Inferred text.
+            raise validation(
+                "The request isn't valid. AutoRollback isn't supported when the Auto Scaling group uses the "
+                f"{group.launch_template_version} launch template version. Update the group to use a specific "
+                "launch template version and try again."
+            )
         validate_preferences(prefs)
         previous = self.current_target(group)
         target = copy.deepcopy(previous)

@@ -46,6 +46,21 @@ def test_auto_rollback_to_latest_is_refused(aws, control):
     assert code == "ValidationError" and "$Latest" in message
 
 
+@pytest.mark.parametrize("group_version", ["$Latest", "$Default"])
+def test_auto_rollback_is_refused_when_the_group_itself_uses_latest_or_default(aws, control, group_version):
+    # Auto Scaling user guide, "Undo changes with a rollback": "The rollback option is not available
+    # if the Auto Scaling group is configured to use the $Latest or $Default launch template version."
+    group = make_group(aws)
+    aws("autoscaling").update_auto_scaling_group(
+        AutoScalingGroupName="web", LaunchTemplate={"LaunchTemplateId": group["template_id"], "Version": group_version}
+    )
+    version = new_version(aws, group["template_id"], "r2")
+    code, message, status = error_of(lambda: start(aws, "web", version, AutoRollback=True))
+    assert (code, status) == ("ValidationError", 400)
+    assert group_version in message
+    assert start(aws, "web", version, AutoRollback=False), "without AutoRollback the same refresh starts"
+
+
 @pytest.mark.parametrize(
     "prefs",
     [

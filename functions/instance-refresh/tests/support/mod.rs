@@ -29,6 +29,15 @@ pub fn event(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))).unwrap()
 }
 
+/// `event` with its UserParameters changed by `change`.
+pub fn with_parameters(mut event: Value, change: impl FnOnce(&mut Value)) -> Value {
+    let raw = &mut event["CodePipeline.job"]["data"]["actionConfiguration"]["configuration"]["UserParameters"];
+    let mut params: Value = serde_json::from_str(raw.as_str().unwrap()).unwrap();
+    change(&mut params);
+    *raw = Value::String(params.to_string());
+    event
+}
+
 pub fn job_id(event: &Value) -> String {
     event["CodePipeline.job"]["id"].as_str().unwrap().to_owned()
 }
