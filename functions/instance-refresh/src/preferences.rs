@@ -271,4 +271,12 @@ mod tests {
         let explicit_off = RefreshPreferences { auto_rollback: Some(false), ..RefreshPreferences::default() };
         assert!(explicit_off.check_rollback_target("web", None).is_ok());
     }
+
+    #[test]
+    fn ten_alarms_are_accepted_and_eleven_refused() {
+        let with =
+            |n: usize| PreferenceParameters { alarms: (0..n).map(|i| format!("alarm-{i}")).collect(), ..PreferenceParameters::default() };
+        assert_eq!(with(10).validate().unwrap().alarms.len(), 10);
+        assert!(with(11).validate().unwrap_err().to_string().contains("11 alarms given; AWS accepts at most 10"));
+    }
 }

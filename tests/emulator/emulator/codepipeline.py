@@ -8,6 +8,7 @@ the next job, as CodePipeline does when it re-invokes the function.
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -36,6 +37,19 @@ def fresh_credentials() -> dict[str, str]:
         "secretAccessKey": "CANARY-" + uuid.uuid4().hex,
         "sessionToken": "CANARY-" + uuid.uuid4().hex + uuid.uuid4().hex,
     }
+
+
+# botocore's model (codepipeline 2015-07-09): JobId and ApprovalToken shapes.
+ID_PATTERN = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+
+
+def check_id(value: Any, member: str) -> None:
+    """AWS validates an id's shape before looking anything up: ValidationException, not NotFound."""
+    if not isinstance(value, str) or re.fullmatch(ID_PATTERN, value) is None:
+        raise invalid(
+            f"1 validation error detected: Value '{value}' at '{member}' failed to satisfy constraint: "
+            f"Member must satisfy regular expression pattern: {ID_PATTERN}"
+        )
 
 
 def invalid(message: str) -> AwsError:
@@ -214,6 +228,7 @@ class CodePipeline:
         return job
 
     def _answerable(self, job_id: str | None) -> Job:
+        check_id(job_id, "jobId")
         job = self.jobs.get(job_id or "")
         if job is None:
             # Inferred text: the error code is modelled, the message is not documented.
@@ -298,6 +313,7 @@ class CodePipeline:
         return {}
 
     def get_job_details(self, body: dict[str, Any]) -> dict[str, Any]:
+        check_id(body.get("jobId"), "jobId")
         job = self.jobs.get(body.get("jobId") or "")
         if job is None:
             raise AwsError("JobNotFoundException", f"Job with id {body.get('jobId')} was not found")
@@ -344,6 +360,7 @@ class CodePipeline:
     def put_approval_result(
         self, account: str, region: str, body: dict[str, Any], caller: str | None
     ) -> dict[str, Any]:
+        check_id(body.get("token"), "token")
         pipeline = self.pipeline(account, region, body.get("pipelineName"))
         self._approval_action(pipeline, body.get("stageName"), body.get("actionName"))
         result = body.get("result") or {}

@@ -155,10 +155,10 @@ def test_an_approval_exposes_its_token_in_pipeline_state_and_takes_one_answer(aw
             stageName="Approval",
             actionName="QA",
             result={"summary": "x", "status": "Approved"},
-            token="bad-token",
+            token="0b9c7e5a-1d2e-4f30-8a4b-5c6d7e8f9a0b",
         )
     )
-    assert code == "InvalidApprovalTokenException"
+    assert code == "InvalidApprovalTokenException", "a well-formed token this approval never had"
     answer = client.put_approval_result(
         pipelineName=pipeline,
         stageName="Approval",
@@ -193,7 +193,9 @@ def test_unknown_pipeline_stage_and_action_are_named(aws, control, pipeline):
         ({"pipelineName": pipeline, "stageName": "Approval", "actionName": "Nope"}, "ActionNotFoundException"),
     ]:
         code, _, _ = error_of(
-            lambda kw=kwargs: client.put_approval_result(result={"summary": "x", "status": "Approved"}, token="t", **kw)
+            lambda kw=kwargs: client.put_approval_result(
+                result={"summary": "x", "status": "Approved"}, token="0b9c7e5a-1d2e-4f30-8a4b-5c6d7e8f9a0b", **kw
+            )
         )
         assert code == expected
 
@@ -230,3 +232,24 @@ def test_get_pipeline_execution_reports_the_jobs_of_an_execution(aws, control):
         ]
         == "Failed"
     )
+
+
+def test_ids_and_tokens_that_do_not_match_aws_patterns_are_validation_errors(aws, control, pipeline):
+    # botocore model: JobId and ApprovalToken match [0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12};
+    # input is validated before anything is looked up.
+    client = aws("codepipeline")
+    for call in (
+        lambda: client.put_job_success_result(jobId="job-1"),
+        lambda: client.put_job_failure_result(jobId="NOT-A-UUID", failureDetails={"type": "JobFailed", "message": "x"}),
+        lambda: client.get_job_details(jobId="A1B2C3D4-0001-4A5B-8C9D-000000000001"),
+        lambda: client.put_approval_result(
+            pipelineName="nope",
+            stageName="Approval",
+            actionName="QA",
+            result={"summary": "x", "status": "Approved"},
+            token="t",
+        ),
+    ):
+        code, message, status = error_of(call)
+        assert (code, status) == ("ValidationException", 400)
+        assert "Member must satisfy regular expression pattern" in message
