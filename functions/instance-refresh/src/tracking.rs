@@ -108,13 +108,28 @@ pub fn outcome_for(snapshot: &RefreshSnapshot, tracked: &TrackedRefresh, now: Sy
             reason(&snapshot.status_reason)
         )),
         _ => {
-            let rolling_back = snapshot.status == RefreshStatus::RollbackInProgress;
-            let percent = if rolling_back { snapshot.percent_complete_on_rollback } else { snapshot.percent_complete };
-            let percent = percent.unwrap_or(0).clamp(0, 100) as u8;
-            let mut summary = format!("{subject}: {} {percent}%", snapshot.status_text);
-            if let Some(left) = snapshot.instances_to_update.filter(|_| !rolling_back) {
-                summary.push_str(&format!(", {left} instances to update"));
-            }
+            // During a rollback PercentageComplete falls back toward 0 as instances return to
+            // the previous configuration; RollbackDetails only keep the figure it fell from.
+            let percent = snapshot.percent_complete.unwrap_or(0).clamp(0, 100) as u8;
+            let mut summary = if snapshot.status == RefreshStatus::RollbackInProgress {
+                let mut text = format!("{subject}: ROLLING BACK to the previous launch template, {percent}% of the release left in place");
+                if let Some(from) = snapshot.percent_complete_on_rollback {
+                    text.push_str(&format!(" (it was {from}% when the rollback started)"));
+                }
+                if let Some(left) = snapshot.instances_to_update {
+                    text.push_str(&format!(", {left} instances to return"));
+                }
+                if let Some(r) = snapshot.rollback_reason.as_deref().filter(|r| !r.is_empty()) {
+                    text.push_str(&format!("; rollback reason: {r}"));
+                }
+                text
+            } else {
+                let mut text = format!("{subject}: {} {percent}%", snapshot.status_text);
+                if let Some(left) = snapshot.instances_to_update {
+                    text.push_str(&format!(", {left} instances to update"));
+                }
+                text
+            };
             if let Some(r) = snapshot.status_reason.as_deref().filter(|r| !r.is_empty()) {
                 summary.push_str(&format!(" ({r})"));
             }
@@ -254,11 +269,19 @@ mod tests {
     }
 
     #[test]
-    fn a_rolling_back_refresh_reports_rollback_progress() {
+    fn a_rolling_back_refresh_reports_the_falling_percentage_and_says_it_is_a_rollback() {
+        // AWS: PercentageComplete falls during a rollback; PercentageCompleteOnRollback is frozen.
         let mut s = snapshot("RollbackInProgress");
-        s.percent_complete_on_rollback = Some(15);
-        let JobOutcome::InProgress { percent_complete, .. } = outcome_for(&s, &tracked(), at_minute(7)).unwrap() else { panic!() };
-        assert_eq!(percent_complete, 15);
+        (s.percent_complete, s.percent_complete_on_rollback, s.instances_to_update) = (Some(25), Some(60), Some(1));
+        s.rollback_reason = Some("Alarm 5xx went into ALARM".into());
+        let JobOutcome::InProgress { percent_complete, summary, .. } = outcome_for(&s, &tracked(), at_minute(7)).unwrap() else { panic!() };
+        assert_eq!(percent_complete, 25);
+        assert!(summary.contains("ROLLING BACK to the previous launch template, 25% of the release left in place"), "{summary}");
+        assert!(summary.contains("(it was 60% when the rollback started), 1 instances to return"), "{summary}");
+        assert!(summary.contains("rollback reason: Alarm 5xx went into ALARM"), "{summary}");
+        s.rollback_reason = None;
+        let JobOutcome::InProgress { summary, .. } = outcome_for(&s, &tracked(), at_minute(7)).unwrap() else { panic!() };
+        assert!(!summary.contains("rollback reason"), "{summary}");
     }
 
     #[test]

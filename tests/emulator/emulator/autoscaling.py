@@ -83,6 +83,9 @@ class Refresh:
     rollback: Pass | None = None
     rollback_reason: str | None = None
     rollback_started: float | None = None
+    # PercentageComplete and InstancesToUpdate when the rollback started (API_RollbackDetails).
+    percent_on_rollback: int | None = None
+    to_update_on_rollback: int | None = None
     next_checkpoint: int = 0
     checkpoint_until: float | None = None
     bake_until: float | None = None
@@ -288,6 +291,13 @@ class AutoScaling:
         rolling_back = r.rollback is not None
         forward = r.forward
         assert forward is not None
+        percent, to_update = forward.percent(), max(forward.total - forward.replaced, 0)
+        if r.rollback is not None:
+            # API_InstanceRefresh: during a rollback PercentageComplete goes back down toward 0 as
+            # instances return to the previous configuration; RollbackDetails keep the values the
+            # refresh had when the rollback started.
+            percent = math.floor((r.percent_on_rollback or 0) * (100 - r.rollback.percent()) / 100)
+            to_update = max(r.rollback.total - r.rollback.replaced, 0)
         out: dict[str, Any] = {
             "InstanceRefreshId": r.id,
             "AutoScalingGroupName": r.group,
@@ -295,15 +305,15 @@ class AutoScaling:
             "StatusReason": r.status_reason,
             "StartTime": iso(r.started),
             "EndTime": iso(r.ended),
-            "PercentageComplete": forward.percent(),
-            "InstancesToUpdate": max(forward.total - forward.replaced, 0),
+            "PercentageComplete": percent,
+            "InstancesToUpdate": to_update,
             "Preferences": r.preferences or None,
             "Strategy": "Rolling",
             "DesiredConfiguration": r.desired,
             "ProgressDetails": {
                 "LivePoolProgress": {
-                    "PercentageComplete": forward.percent(),
-                    "InstancesToUpdate": max(forward.total - forward.replaced, 0),
+                    "PercentageComplete": percent,
+                    "InstancesToUpdate": to_update,
                 }
             },
         }
@@ -312,8 +322,8 @@ class AutoScaling:
             out["RollbackDetails"] = {
                 "RollbackReason": r.rollback_reason,
                 "RollbackStartTime": iso(r.rollback_started),
-                "PercentageCompleteOnRollback": r.rollback.percent(),
-                "InstancesToUpdateOnRollback": max(r.rollback.total - r.rollback.replaced, 0),
+                "PercentageCompleteOnRollback": r.percent_on_rollback,
+                "InstancesToUpdateOnRollback": r.to_update_on_rollback,
             }
         return out
 
@@ -607,6 +617,8 @@ class AutoScaling:
         self.terminate(
             group, [i for i in r.forward.batch_new if any(s.instance.id == i for s in group.instance_states)]
         )
+        r.percent_on_rollback = r.forward.percent()
+        r.to_update_on_rollback = max(r.forward.total - r.forward.replaced, 0)
         r.forward.batch_new, r.forward.batch_old = [], []
         target_key = r.forward.target.key()
         to_replace = [

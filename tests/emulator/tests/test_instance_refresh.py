@@ -257,3 +257,37 @@ def test_a_mixed_instances_group_is_refreshed_inside_its_policy(aws, control):
     spec = described["MixedInstancesPolicy"]["LaunchTemplate"]["LaunchTemplateSpecification"]
     assert spec["Version"] == str(version)
     assert all(instance_tags(aws, i["InstanceId"])["release"] == "r2" for i in instances(aws, "web"))
+
+
+def test_during_a_rollback_percentage_complete_falls_and_rollback_details_keep_the_snapshot(aws, control):
+    # API_InstanceRefresh / API_RollbackDetails: PercentageCompleteOnRollback and
+    # InstancesToUpdateOnRollback are the values when the rollback started; PercentageComplete
+    # goes back down toward 0 as instances return to the previous configuration.
+    group = make_group(aws, desired=4)
+    refresh_id = start(
+        aws, "web", new_version(aws, group["template_id"], "r2"), MinHealthyPercentage=75, InstanceWarmup=30
+    )
+    for _ in range(200):
+        control.advance(1)
+        if refresh(aws, "web", refresh_id)["PercentageComplete"] >= 50:
+            break
+    before = refresh(aws, "web", refresh_id)
+    assert before["Status"] == "InProgress" and 50 <= before["PercentageComplete"] < 100, before
+    aws("autoscaling").rollback_instance_refresh(AutoScalingGroupName="web")
+    seen = []
+    for _ in range(200):
+        now = refresh(aws, "web", refresh_id)
+        if now["Status"] != "RollbackInProgress":
+            break
+        seen.append(now)
+        control.advance(1)
+    assert now["Status"] == "RollbackSuccessful", now
+    assert seen, "the rollback was observed in progress"
+    details = {
+        (r["RollbackDetails"]["PercentageCompleteOnRollback"], r["RollbackDetails"]["InstancesToUpdateOnRollback"])
+        for r in seen
+    }
+    assert details == {(before["PercentageComplete"], before["InstancesToUpdate"])}, "a snapshot, not a moving figure"
+    percents = [r["PercentageComplete"] for r in seen]
+    assert percents == sorted(percents, reverse=True) and percents[0] == before["PercentageComplete"], percents
+    assert percents[-1] < percents[0], f"it fell as instances returned: {percents}"
