@@ -5,7 +5,6 @@ use std::time::SystemTime;
 use aws_config::SdkConfig;
 use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
-use shared::aws::AwsCallError;
 use shared::codepipeline::{Answer, CodePipelineJob, Fallback, JobFailure, JobOutcome};
 use tracing::{info, warn};
 
@@ -163,11 +162,8 @@ impl RefreshAction {
         let result = async {
             let uses = auto_scaling::template_uses(&self.autoscaling, template_id, template.template_name.as_deref()).await?;
             let Some(uses) = uses.into_iter().collect::<Option<Vec<_>>>() else {
-                return Err(AwsCallError {
-                    operation: "autoscaling:DescribeAutoScalingGroups",
-                    code: None,
-                    detail: "a group or refresh names a version of this template that cannot be read; nothing was pruned".into(),
-                });
+                warn!(template = template_id, "a group or refresh names a version of this template that cannot be read; nothing pruned");
+                return Ok(0);
             };
             let (existing, default) = launch_templates::list_versions(&self.ec2, template_id).await?;
             let protected = protected_versions(&uses, default, existing.iter().copied().max(), &[template.number, new_version]);
