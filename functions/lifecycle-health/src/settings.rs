@@ -92,11 +92,11 @@ impl Settings {
     /// Reads `HEALTH_*` variables through `var` (the process environment at run time).
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
         let mut s = Settings::default();
-        let seconds = |key: &str| -> Result<Option<Duration>, SettingsError> {
-            var(key)
-                .map(|v| v.trim().parse::<u64>().map(Duration::from_secs).map_err(|_| env_error(key, "a whole number of seconds", &v)))
-                .transpose()
+        let number = |key: &str, expected: &str| -> Result<Option<u64>, SettingsError> {
+            var(key).map(|v| v.trim().parse::<u64>().map_err(|_| env_error(key, expected, &v))).transpose()
         };
+        let seconds = |key: &str| Ok::<_, SettingsError>(number(key, "a whole number of seconds")?.map(Duration::from_secs));
+        let millis = |key: &str| Ok::<_, SettingsError>(number(key, "milliseconds")?.map(Duration::from_millis));
         let flag = |key: &str| -> Result<Option<bool>, SettingsError> {
             var(key)
                 .map(|v| match v.trim().to_ascii_lowercase().as_str() {
@@ -106,27 +106,20 @@ impl Settings {
                 })
                 .transpose()
         };
-        if let Some(d) = seconds("HEALTH_MAX_WAIT_SECONDS")? {
-            s.max_wait = d;
+        for (key, setting) in [
+            ("HEALTH_MAX_WAIT_SECONDS", &mut s.max_wait),
+            ("HEALTH_TARGET_GRACE_SECONDS", &mut s.target_grace),
+            ("HEALTH_DEADLINE_MARGIN_SECONDS", &mut s.deadline_margin),
+            ("HEALTH_FIRST_POLL_SECONDS", &mut s.first_poll),
+            ("HEALTH_MAX_POLL_SECONDS", &mut s.max_poll),
+            ("HEALTH_NOT_FOUND_GRACE_SECONDS", &mut s.not_found_grace),
+        ] {
+            if let Some(d) = seconds(key)? {
+                *setting = d;
+            }
         }
-        if let Some(d) = seconds("HEALTH_TARGET_GRACE_SECONDS")? {
-            s.target_grace = d;
-        }
-        if let Some(d) = seconds("HEALTH_DEADLINE_MARGIN_SECONDS")? {
-            s.deadline_margin = d;
-        }
-        if let Some(d) = seconds("HEALTH_FIRST_POLL_SECONDS")? {
-            s.first_poll = d;
-        }
-        if let Some(d) = seconds("HEALTH_MAX_POLL_SECONDS")? {
-            s.max_poll = d;
-        }
-        if let Some(d) = seconds("HEALTH_NOT_FOUND_GRACE_SECONDS")? {
-            s.not_found_grace = d;
-        }
-        if let Some(ms) = var("HEALTH_AWS_CALL_TIMEOUT_MS") {
-            let ms = ms.trim().parse::<u64>().map_err(|_| env_error("HEALTH_AWS_CALL_TIMEOUT_MS", "milliseconds", &ms))?;
-            s.call_timeout = Duration::from_millis(ms);
+        if let Some(d) = millis("HEALTH_AWS_CALL_TIMEOUT_MS")? {
+            s.call_timeout = d;
         }
         if let Some(b) = flag("HEALTH_CHECK_TARGETS")? {
             s.check_targets = b;
@@ -139,13 +132,10 @@ impl Settings {
         }
         if let Some(port) = var("HEALTH_HTTP_PORT") {
             let port = port.trim().parse::<u16>().map_err(|_| env_error("HEALTH_HTTP_PORT", "a TCP port", &port))?;
-            let timeout_ms = var("HEALTH_HTTP_TIMEOUT_MS")
-                .map(|t| t.trim().parse::<u64>().map_err(|_| env_error("HEALTH_HTTP_TIMEOUT_MS", "milliseconds", &t)))
-                .transpose()?;
             s.http = Some(HttpCheck {
                 port,
                 path: normalise_path(var("HEALTH_HTTP_PATH").as_deref().unwrap_or("/health")),
-                timeout: Duration::from_millis(timeout_ms.unwrap_or(2000)),
+                timeout: millis("HEALTH_HTTP_TIMEOUT_MS")?.unwrap_or(Duration::from_millis(2000)),
             });
         }
         s.validate("environment variable")?;
@@ -277,11 +267,14 @@ mod tests {
             ("HEALTH_HTTP_PATH", "ready"),
             ("HEALTH_CHECK_TARGETS", "false"),
             ("HEALTH_REQUIRE_BOOTSTRAP_COMPLETE", "yes"),
+            ("HEALTH_NOT_FOUND_GRACE_SECONDS", "45"),
+            ("HEALTH_AWS_CALL_TIMEOUT_MS", "2500"),
         ]))
         .unwrap();
         assert_eq!(s.max_wait, Duration::from_secs(600));
         assert_eq!(s.http, Some(HttpCheck { port: 8080, path: "/ready".into(), timeout: Duration::from_secs(2) }));
         assert!(!s.check_targets && s.require_bootstrap_complete);
+        assert_eq!((s.not_found_grace, s.call_timeout), (Duration::from_secs(45), Duration::from_millis(2500)));
     }
 
     #[test]
