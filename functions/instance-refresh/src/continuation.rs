@@ -15,6 +15,11 @@ pub struct TrackedRefresh {
     pub release_id: String,
     /// RFC 3339, for summaries.
     pub started_at: String,
+    /// The parameters asked for a partial rollout, so a refresh that ends Successful with part
+    /// of the group left is this job's success, not its failure. Absent in tokens written
+    /// before the parameter existed: those jobs never meant one.
+    #[serde(default)]
+    pub partial_rollout: bool,
 }
 
 pub const TOKEN_VERSION: u8 = 1;
@@ -57,6 +62,7 @@ mod tests {
             launch_template_version: 42,
             release_id: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b".into(),
             started_at: "2026-11-25T10:00:00Z".into(),
+            partial_rollout: true,
         }
     }
 
@@ -64,6 +70,14 @@ mod tests {
     fn a_token_round_trips() {
         let t = tracked();
         assert_eq!(TrackedRefresh::from_token(&t.to_token().unwrap()).unwrap(), t);
+    }
+
+    #[test]
+    fn a_token_from_before_partial_rollouts_still_reads_as_a_whole_group_rollout() {
+        let old = r#"{"v":1,"refreshId":"r-1","autoScalingGroupName":"web","launchTemplateVersion":2,"releaseId":"c0ffee","startedAt":"2026-11-25T10:00:00Z"}"#;
+        let tracked = TrackedRefresh::from_token(old).unwrap();
+        assert!(!tracked.partial_rollout);
+        assert_eq!(tracked.refresh_id, "r-1");
     }
 
     #[test]

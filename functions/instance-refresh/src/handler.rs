@@ -12,8 +12,9 @@ use crate::aws::auto_scaling::{self, GroupLookup, StartResult};
 use crate::aws::launch_templates::{self, TemplateVersion};
 use crate::continuation::{TrackedRefresh, TOKEN_VERSION};
 use crate::desired::{check_overrides, desired_configuration, PinnedTemplate};
+use crate::duration::worst_case;
 use crate::error::RefreshError;
-use crate::parameters::{InProgressPolicy, RefreshParameters};
+use crate::parameters::RefreshParameters;
 use crate::pruning::{protected_versions, versions_to_prune};
 use crate::release::{merge_release_tags, release_of, resolve_release, Release};
 use crate::running::{decide_on_running, RunningDecision};
@@ -60,6 +61,7 @@ impl RefreshAction {
     async fn start(&self, job: &CodePipelineJob, fallback: &Fallback) -> Result<Answer<'_>, RefreshError> {
         let params = RefreshParameters::parse(job.user_parameters.as_deref())?;
         let preferences = params.preferences.validate()?;
+        preferences.check_rollout_extent(params.partial_rollout)?;
         let release = resolve_release(
             params.release.commit_id.as_deref(),
             params.release.artifact_name.as_deref(),
@@ -73,9 +75,12 @@ impl RefreshAction {
             GroupLookup::NoLaunchTemplate => return Err(RefreshError::NoLaunchTemplate(group.to_owned())),
         };
         preferences.check_rollback_target(group, source.template.version.as_deref())?;
+        let longest = worst_case(&preferences, &source.facts);
+        info!(group, seconds = longest.total_seconds(), ?longest, "the refresh's own waits, at most");
+        longest.check_fits_codepipeline()?;
 
         if let Some(running) = self.active_refresh(group).await? {
-            return self.adopt_or_refuse(running, &release, group, params.when_refresh_in_progress).await.map(Answer::from);
+            return self.adopt_or_refuse(running, &release, group, &params).await.map(Answer::from);
         }
 
         let current_version = source.template.version.clone().unwrap_or_else(|| "$Default".to_owned());
@@ -100,12 +105,12 @@ impl RefreshAction {
                         "Auto Scaling reported a refresh in progress on {group}, but none is listed now; re-run the action"
                     ))
                 })?;
-                return self.adopt_or_refuse(running, &release, group, params.when_refresh_in_progress).await.map(Answer::from);
+                return self.adopt_or_refuse(running, &release, group, &params).await.map(Answer::from);
             }
         };
         info!(refresh_id = %refresh_id, group, version = new_version, "instance refresh started");
 
-        let tracked = tracked(&refresh_id, group, new_version, &release, None);
+        let tracked = tracked(&refresh_id, group, new_version, &release, None, params.partial_rollout);
         let outcome = JobOutcome::InProgress {
             summary: format!(
                 "Started instance refresh {refresh_id} of {group}: launch template {} version {new_version} (release {}, {})",
@@ -133,13 +138,16 @@ impl RefreshAction {
         running: RefreshSnapshot,
         release: &Release,
         group: &str,
-        policy: InProgressPolicy,
+        params: &RefreshParameters,
     ) -> Result<JobOutcome, RefreshError> {
         let running_release = self.release_rolled_out_by(&running).await?;
-        match decide_on_running(&running, running_release.as_deref(), &release.id, group, policy) {
+        match decide_on_running(&running, running_release.as_deref(), &release.id, group, params.when_refresh_in_progress) {
             RunningDecision::Adopt { launch_template_version } => {
                 info!(refresh_id = %running.id, release = %release.id, "adopting the running refresh of this release");
-                let tracked = tracked(&running.id, group, launch_template_version, release, running.start_time.clone());
+                // The token records what this action asks for; should the adopted refresh stop
+                // short of the whole group when that was not asked for, tracking fails the job.
+                let tracked =
+                    tracked(&running.id, group, launch_template_version, release, running.start_time.clone(), params.partial_rollout);
                 Ok(outcome_for(&running, &tracked, SystemTime::now())?)
             }
             RunningDecision::Refuse(message) => Err(RefreshError::RefreshRunning(message)),
@@ -183,7 +191,14 @@ impl RefreshAction {
 }
 
 /// The token for a refresh; `started_at` from Auto Scaling when adopting one, else now.
-fn tracked(refresh_id: &str, group: &str, version: i64, release: &Release, started_at: Option<String>) -> TrackedRefresh {
+fn tracked(
+    refresh_id: &str,
+    group: &str,
+    version: i64,
+    release: &Release,
+    started_at: Option<String>,
+    partial_rollout: bool,
+) -> TrackedRefresh {
     TrackedRefresh {
         v: TOKEN_VERSION,
         refresh_id: refresh_id.to_owned(),
@@ -191,5 +206,6 @@ fn tracked(refresh_id: &str, group: &str, version: i64, release: &Release, start
         launch_template_version: version,
         release_id: release.id.clone(),
         started_at: started_at.unwrap_or_else(|| DateTime::from(SystemTime::now()).fmt(Format::DateTime).unwrap_or_default()),
+        partial_rollout,
     }
 }

@@ -2,12 +2,13 @@
 //! template version and rolls it out with an ASG instance refresh, tracked through
 //! continuation tokens.
 //!
-//! Pure decisions: [`parameters`], [`preferences`], [`release`], [`running`], [`pruning`],
+//! Pure decisions: [`parameters`], [`preferences`], [`duration`], [`release`], [`running`], [`pruning`],
 //! [`tracking`], [`continuation`], [`desired`]. AWS adapters: [`aws`]. The flow: [`handler`].
 
 pub mod aws;
 pub mod continuation;
 pub mod desired;
+pub mod duration;
 pub mod error;
 pub mod handler;
 pub mod parameters;

@@ -20,6 +20,10 @@ pub struct RefreshParameters {
     pub image_id: Option<String>,
     #[serde(default)]
     pub preferences: PreferenceParameters,
+    /// The refresh is meant to end with only part of the group replaced (a last checkpoint
+    /// below 100); without it such checkpoints are refused as a likely mistake.
+    #[serde(default)]
+    pub partial_rollout: bool,
     #[serde(default)]
     pub when_refresh_in_progress: InProgressPolicy,
     /// Keep this many newest launch template versions; older ones are deleted (never the
@@ -116,6 +120,14 @@ mod tests {
     fn an_image_that_is_not_an_ami_is_rejected() {
         let err = RefreshParameters::parse(Some(r#"{"stage":"dev","autoScalingGroupName":"g","imageId":"ubuntu"}"#)).unwrap_err();
         assert!(err.to_string().starts_with("UserParameters field `imageId`"), "{err}");
+    }
+
+    #[test]
+    fn partial_rollout_is_off_unless_asked_for() {
+        let p = RefreshParameters::parse(Some(r#"{"stage":"dev","autoScalingGroupName":"g"}"#)).unwrap();
+        assert!(!p.partial_rollout);
+        let p = RefreshParameters::parse(Some(r#"{"stage":"dev","autoScalingGroupName":"g","partialRollout":true}"#)).unwrap();
+        assert!(p.partial_rollout);
     }
 
     #[test]

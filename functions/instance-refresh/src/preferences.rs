@@ -78,6 +78,35 @@ impl RefreshPreferences {
     }
 }
 
+impl RefreshPreferences {
+    /// AWS ends a refresh Successful once its last checkpoint's share of the group is
+    /// replaced, leaving the rest on the old version. That has to be asked for by name, and
+    /// asking for it without such a checkpoint is a contradiction worth stopping on too.
+    pub fn check_rollout_extent(&self, partial_rollout: bool) -> Result<(), ParameterError> {
+        let last = self.checkpoint_percentages.last().copied();
+        match (last, partial_rollout) {
+            (Some(last), false) if last < 100 => Err(ParameterError::field(
+                "preferences.checkpointPercentages",
+                format!(
+                    "ends at {last}: the refresh would stop once {last}% of the group is replaced and leave the rest on the version it \
+                     runs now. Set \"partialRollout\": true if that is meant, or end the checkpoints at 100"
+                ),
+            )),
+            (None, true) => Err(ParameterError::field(
+                "partialRollout",
+                "is true, but no checkpointPercentages are set, so the refresh would replace the whole group. Remove partialRollout, \
+                 or end checkpointPercentages below 100 (e.g. [25]) to stop at that share",
+            )),
+            (Some(100), true) => Err(ParameterError::field(
+                "partialRollout",
+                "is true, but checkpointPercentages end at 100, so the refresh would replace the whole group. Remove partialRollout, \
+                 or end checkpointPercentages below 100 (e.g. [25]) to stop at that share",
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 impl PreferenceParameters {
     pub fn validate(&self) -> Result<RefreshPreferences, ParameterError> {
         let min = in_range("preferences.minHealthyPercentage", self.min_healthy_percentage, 0, 100)?;
@@ -270,6 +299,37 @@ mod tests {
         assert!(RefreshPreferences::default().check_rollback_target("web", Some("$Latest")).is_ok());
         let explicit_off = RefreshPreferences { auto_rollback: Some(false), ..RefreshPreferences::default() };
         assert!(explicit_off.check_rollback_target("web", None).is_ok());
+    }
+
+    fn ending_at(checkpoints: &[i32]) -> RefreshPreferences {
+        RefreshPreferences { checkpoint_percentages: checkpoints.to_vec(), ..RefreshPreferences::default() }
+    }
+
+    #[test]
+    fn checkpoints_ending_below_100_are_refused_unless_a_partial_rollout_is_meant() {
+        let err = ending_at(&[10, 50]).check_rollout_extent(false).unwrap_err();
+        let ParameterError::Field { field, reason } = &err else { panic!("{err:?}") };
+        assert_eq!(field, "preferences.checkpointPercentages");
+        assert!(reason.starts_with("ends at 50: the refresh would stop once 50% of the group is replaced"), "{reason}");
+        assert!(reason.contains(r#"Set "partialRollout": true if that is meant, or end the checkpoints at 100"#), "{reason}");
+        assert!(ending_at(&[10, 50]).check_rollout_extent(true).is_ok());
+        assert!(ending_at(&[99]).check_rollout_extent(true).is_ok());
+    }
+
+    #[test]
+    fn a_whole_group_rollout_needs_no_partial_rollout_flag() {
+        assert!(ending_at(&[]).check_rollout_extent(false).is_ok());
+        assert!(ending_at(&[25, 100]).check_rollout_extent(false).is_ok());
+    }
+
+    #[test]
+    fn a_partial_rollout_that_would_replace_the_whole_group_is_refused() {
+        for (checkpoints, says) in [(&[][..], "no checkpointPercentages are set"), (&[25, 100][..], "checkpointPercentages end at 100")] {
+            let err = ending_at(checkpoints).check_rollout_extent(true).unwrap_err();
+            let ParameterError::Field { field, reason } = &err else { panic!("{err:?}") };
+            assert_eq!(field, "partialRollout");
+            assert!(reason.contains(says) && reason.contains("would replace the whole group"), "{reason}");
+        }
     }
 
     #[test]

@@ -75,6 +75,11 @@ impl RefreshSnapshot {
 pub const OUTPUT_REFRESH_ID: &str = "RefreshId";
 pub const OUTPUT_LAUNCH_TEMPLATE_VERSION: &str = "LaunchTemplateVersion";
 pub const OUTPUT_RELEASE_ID: &str = "ReleaseId";
+/// How much of the group the refresh replaced, as AWS reports it ("100" for a whole group).
+pub const OUTPUT_PERCENT_COMPLETE: &str = "PercentComplete";
+pub const OUTPUT_INSTANCES_NOT_UPDATED: &str = "InstancesNotUpdated";
+/// "true" when the refresh ended with part of the group left on the previous version.
+pub const OUTPUT_PARTIAL_ROLLOUT: &str = "PartialRollout";
 
 /// Maps the refresh's current state, seen at `now`, to what CodePipeline is told.
 pub fn outcome_for(snapshot: &RefreshSnapshot, tracked: &TrackedRefresh, now: SystemTime) -> Result<JobOutcome, ContinuationError> {
@@ -86,14 +91,40 @@ pub fn outcome_for(snapshot: &RefreshSnapshot, tracked: &TrackedRefresh, now: Sy
     let reason = |r: &Option<String>| r.as_deref().filter(|r| !r.is_empty()).unwrap_or("AWS gave no reason").to_owned();
     let failed = |message: String| Ok(JobOutcome::Failed(JobFailure::job_failed(message)));
     match snapshot.status {
-        RefreshStatus::Successful => Ok(JobOutcome::Succeeded {
-            summary: format!("{subject} succeeded"),
-            output_variables: OutputVariables::from([
-                (OUTPUT_REFRESH_ID.to_owned(), snapshot.id.clone()),
-                (OUTPUT_LAUNCH_TEMPLATE_VERSION.to_owned(), tracked.launch_template_version.to_string()),
-                (OUTPUT_RELEASE_ID.to_owned(), tracked.release_id.clone()),
-            ]),
-        }),
+        RefreshStatus::Successful => {
+            // A last checkpoint below 100 ends a refresh Successful with the rest of the group on
+            // the previous version; only PercentageComplete and InstancesToUpdate tell.
+            let percent = snapshot.percent_complete.unwrap_or(100).clamp(0, 100);
+            let not_updated = snapshot.instances_to_update.unwrap_or(0).max(0);
+            let partial = percent < 100 || not_updated > 0;
+            let left = instances(not_updated);
+            let summary = match (partial, tracked.partial_rollout) {
+                (true, false) => {
+                    return failed(format!(
+                        "{subject} ended Successful with only {percent}% of the group replaced ({left} not updated): its checkpoints \
+                         end below 100 and this action's partialRollout is not set. The group now runs two versions; re-run the action \
+                         with checkpoints ending at 100 to finish the rollout, or set \"partialRollout\": true if a partial rollout is meant"
+                    ))
+                }
+                (true, true) => format!(
+                    "Release {} is live on {percent}% of {} (partial rollout; {left} not updated). {subject} succeeded",
+                    tracked.release_id, tracked.auto_scaling_group_name
+                ),
+                (false, true) => format!("{subject} succeeded and replaced the whole group, although a partial rollout was asked for"),
+                (false, false) => format!("{subject} succeeded"),
+            };
+            Ok(JobOutcome::Succeeded {
+                summary,
+                output_variables: OutputVariables::from([
+                    (OUTPUT_REFRESH_ID.to_owned(), snapshot.id.clone()),
+                    (OUTPUT_LAUNCH_TEMPLATE_VERSION.to_owned(), tracked.launch_template_version.to_string()),
+                    (OUTPUT_RELEASE_ID.to_owned(), tracked.release_id.clone()),
+                    (OUTPUT_PERCENT_COMPLETE.to_owned(), percent.to_string()),
+                    (OUTPUT_INSTANCES_NOT_UPDATED.to_owned(), not_updated.to_string()),
+                    (OUTPUT_PARTIAL_ROLLOUT.to_owned(), partial.to_string()),
+                ]),
+            })
+        }
         RefreshStatus::Failed => failed(format!(
             "{subject} failed: {}. Instances already replaced keep the new version; fix the cause and re-run the action",
             reason(&snapshot.status_reason)
@@ -138,6 +169,14 @@ pub fn outcome_for(snapshot: &RefreshSnapshot, tracked: &TrackedRefresh, now: Sy
     }
 }
 
+fn instances(n: i32) -> String {
+    if n == 1 {
+        "1 instance".to_owned()
+    } else {
+        format!("{n} instances")
+    }
+}
+
 /// How long since `started_at` (RFC 3339), when it can be read.
 fn running_time(started_at: &str, now: SystemTime) -> Option<Duration> {
     let started = SystemTime::try_from(DateTime::from_str(started_at, Format::DateTime).ok()?).ok()?;
@@ -167,6 +206,7 @@ mod tests {
             launch_template_version: 7,
             release_id: "c0ffee".into(),
             started_at: "2026-11-25T10:00:00Z".into(),
+            partial_rollout: false,
         }
     }
 
@@ -197,14 +237,73 @@ mod tests {
         }
     }
 
+    /// A refresh that ended Successful having replaced `percent` % and left `left` instances.
+    fn ended(percent: i32, left: i32) -> RefreshSnapshot {
+        RefreshSnapshot { percent_complete: Some(percent), instances_to_update: Some(left), ..snapshot("Successful") }
+    }
+
+    fn partial() -> TrackedRefresh {
+        TrackedRefresh { partial_rollout: true, ..tracked() }
+    }
+
     #[test]
     fn a_successful_refresh_succeeds_the_job_with_output_variables() {
-        let JobOutcome::Succeeded { output_variables, .. } = outcome_for(&snapshot("Successful"), &tracked(), at_minute(7)).unwrap() else {
+        let JobOutcome::Succeeded { output_variables, summary } = outcome_for(&ended(100, 0), &tracked(), at_minute(7)).unwrap() else {
             panic!()
         };
         assert_eq!(output_variables["RefreshId"], "r-1");
         assert_eq!(output_variables["LaunchTemplateVersion"], "7");
         assert_eq!(output_variables["ReleaseId"], "c0ffee");
+        assert_eq!(output_variables["PercentComplete"], "100");
+        assert_eq!(output_variables["InstancesNotUpdated"], "0");
+        assert_eq!(output_variables["PartialRollout"], "false");
+        assert!(summary.ends_with("succeeded"), "{summary}");
+    }
+
+    #[test]
+    fn a_partial_rollout_that_was_meant_succeeds_saying_how_much_of_the_group_runs_the_release() {
+        let JobOutcome::Succeeded { output_variables, summary } = outcome_for(&ended(50, 2), &partial(), at_minute(7)).unwrap() else {
+            panic!()
+        };
+        assert!(summary.starts_with("Release c0ffee is live on 50% of web (partial rollout; 2 instances not updated)."), "{summary}");
+        assert!(summary.ends_with("succeeded"), "{summary}");
+        assert_eq!(output_variables["PercentComplete"], "50");
+        assert_eq!(output_variables["InstancesNotUpdated"], "2");
+        assert_eq!(output_variables["PartialRollout"], "true");
+        assert_eq!(output_variables["ReleaseId"], "c0ffee");
+    }
+
+    #[test]
+    fn an_end_short_of_the_whole_group_counts_as_partial_by_either_figure() {
+        // AWS rounds PercentageComplete down: either figure short of the whole group means some was left.
+        for (percent, left, says) in [(99, 1, "1 instance not updated"), (100, 1, "1 instance not updated"), (75, 0, "0 instances")] {
+            let JobOutcome::Succeeded { output_variables, summary } = outcome_for(&ended(percent, left), &partial(), at_minute(7)).unwrap()
+            else {
+                panic!()
+            };
+            assert_eq!(output_variables["PartialRollout"], "true", "{percent} {left}");
+            assert!(summary.contains(says), "{summary}");
+        }
+    }
+
+    #[test]
+    fn a_partial_end_nobody_asked_for_fails_the_job_saying_how_much_was_replaced() {
+        // e.g. an adopted refresh someone started with checkpoints ending below 100.
+        let message = failure_message(outcome_for(&ended(50, 2), &tracked(), at_minute(7)).unwrap());
+        assert!(message.contains("ended Successful with only 50% of the group replaced (2 instances not updated)"), "{message}");
+        assert!(message.contains(r#"set "partialRollout": true if a partial rollout is meant"#), "{message}");
+    }
+
+    #[test]
+    fn a_whole_group_replaced_where_a_partial_rollout_was_asked_for_succeeds_and_says_so() {
+        let JobOutcome::Succeeded { output_variables, summary } = outcome_for(&ended(100, 0), &partial(), at_minute(7)).unwrap() else {
+            panic!()
+        };
+        assert!(summary.contains("replaced the whole group, although a partial rollout was asked for"), "{summary}");
+        assert_eq!(output_variables["PartialRollout"], "false");
+        let unknown = RefreshSnapshot { percent_complete: None, instances_to_update: None, ..snapshot("Successful") };
+        let JobOutcome::Succeeded { output_variables, .. } = outcome_for(&unknown, &tracked(), at_minute(7)).unwrap() else { panic!() };
+        assert_eq!((output_variables["PercentComplete"].as_str(), output_variables["InstancesNotUpdated"].as_str()), ("100", "0"));
     }
 
     #[test]
@@ -253,9 +352,7 @@ mod tests {
             panic!()
         };
         assert!(summary.contains("running for 7 min"), "{summary}");
-        let JobOutcome::Succeeded { summary, .. } = outcome_for(&snapshot("Successful"), &tracked(), at_minute(125)).unwrap() else {
-            panic!()
-        };
+        let JobOutcome::Succeeded { summary, .. } = outcome_for(&ended(100, 0), &tracked(), at_minute(125)).unwrap() else { panic!() };
         assert!(summary.contains("running for 2 h 05 min"), "{summary}");
         let mut unreadable = tracked();
         unreadable.started_at = "yesterday".into();

@@ -481,3 +481,112 @@ async fn a_group_on_latest_without_auto_rollback_is_refreshed_from_what_latest_r
         .unwrap();
     assert_eq!((start.num_calls(), answer.num_calls()), (1, 1));
 }
+
+#[tokio::test]
+async fn a_refresh_that_could_outlive_codepipelines_24_hours_fails_before_any_launch_template_version_is_created() {
+    // 4 instances, 2 at a time (min 50, max 150), cut at the 50 % checkpoint: 2 batches, each
+    // warmed for the group's DefaultInstanceWarmup of 15 min. 23 h + 1 h + 30 min > 24 h.
+    let event = with_parameters(event("start.json"), |p| {
+        let prefs = &mut p["preferences"];
+        prefs.as_object_mut().unwrap().remove("instanceWarmupSeconds");
+        prefs["checkpointPercentages"] = serde_json::json!([50, 100]);
+        prefs["checkpointDelaySeconds"] = (23 * 3600).into();
+        prefs["bakeTimeSeconds"] = 3600.into();
+    });
+    let group = mock!(aws_sdk_autoscaling::Client::describe_auto_scaling_groups)
+        .match_requests(|r| r.auto_scaling_group_names() == [GROUP])
+        .then_output(|| {
+            aws_sdk_autoscaling::operation::describe_auto_scaling_groups::DescribeAutoScalingGroupsOutput::builder()
+                .auto_scaling_groups(
+                    aws_sdk_autoscaling::types::AutoScalingGroup::builder()
+                        .auto_scaling_group_name(GROUP)
+                        .launch_template(template_spec("11"))
+                        .desired_capacity(4)
+                        .default_instance_warmup(900)
+                        .health_check_grace_period(300)
+                        .build(),
+                )
+                .build()
+        });
+    let answer = expect_failure(
+        &job_id(&event),
+        "ConfigurationError",
+        &[
+            "UserParameters field `preferences`: the refresh could run 24 h 30 min",
+            "(1 checkpoint pause × 23 h delay + bake 1 h + 2 batches × warm-up 15 min (the group's DefaultInstanceWarmup))",
+            "longer than the 24 h CodePipeline allows an action",
+            "lower checkpointDelaySeconds",
+        ],
+    );
+    // No EC2 rule at all: describing, creating or deleting a version would find none.
+    run(event, &[&group], &[], &[&answer]).await.unwrap();
+    assert_eq!((group.num_calls(), answer.num_calls()), (1, 1), "one look at the group, then the answer: nothing created, nothing started");
+}
+
+#[tokio::test]
+async fn checkpoints_ending_below_100_without_partial_rollout_fail_the_job_before_any_aws_call() {
+    let event = with_parameters(event("start.json"), |p| p["preferences"]["checkpointPercentages"] = serde_json::json!([25, 50]));
+    let answer = expect_failure(
+        &job_id(&event),
+        "ConfigurationError",
+        &["`preferences.checkpointPercentages`: ends at 50", r#"Set "partialRollout": true if that is meant"#],
+    );
+    run(event, &[], &[], &[&answer]).await.unwrap();
+    assert_eq!(answer.num_calls(), 1);
+}
+
+/// continue.json, its token rewritten by `change`.
+fn continuation_event(change: impl FnOnce(&mut Value)) -> Value {
+    let mut event = event("continue.json");
+    let raw = &mut event["CodePipeline.job"]["data"]["continuationToken"];
+    let mut token: Value = serde_json::from_str(raw.as_str().unwrap()).unwrap();
+    change(&mut token);
+    *raw = Value::String(token.to_string());
+    event
+}
+
+fn ended_at_half() -> Refresh {
+    Refresh { percent: 50, to_update: 2, ..Refresh::new("Successful") }
+}
+
+#[tokio::test]
+async fn a_partial_rollout_that_was_meant_succeeds_with_how_much_of_the_group_runs_the_release() {
+    let event = continuation_event(|t| t["partialRollout"] = true.into());
+    let answer = expect_success(
+        &job_id(&event),
+        &[
+            ("PercentComplete", "50"),
+            ("InstancesNotUpdated", "2"),
+            ("PartialRollout", "true"),
+            ("ReleaseId", RELEASE),
+            ("RefreshId", NEW_REFRESH),
+        ],
+    );
+    run(event, &[&refresh_by_id(NEW_REFRESH, Some(ended_at_half()))], &[], &[&answer]).await.unwrap();
+    assert_eq!(answer.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_refresh_that_ends_with_half_the_group_left_fails_a_job_that_never_asked_for_that() {
+    // continue.json's token predates partialRollout: it reads as a whole-group rollout.
+    let event = event("continue.json");
+    let answer =
+        expect_failure(&job_id(&event), "JobFailed", &["ended Successful with only 50% of the group replaced (2 instances not updated)"]);
+    run(event, &[&refresh_by_id(NEW_REFRESH, Some(ended_at_half()))], &[], &[&answer]).await.unwrap();
+    assert_eq!(answer.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn an_adopted_refresh_records_this_actions_partial_rollout_in_its_token() {
+    let event = with_parameters(event("start.json"), |p| {
+        p["preferences"]["checkpointPercentages"] = serde_json::json!([50]);
+        p["partialRollout"] = true.into();
+    });
+    let job = job_id(&event);
+    let running = latest_refresh(Some(("r-running", Refresh { version: "12", ..Refresh::new("InProgress") })));
+    let group = group_with_template("11");
+    let ours = describe_version("12", template_version(12, &[("deploy:release", RELEASE)]));
+    let answer = expect_in_progress(&job, |token, _| tracks(token, "r-running", 12) && token["partialRollout"] == true);
+    run(event, &[&group, &running], &[&ours], &[&answer]).await.unwrap();
+    assert_eq!(answer.num_calls(), 1);
+}

@@ -8,6 +8,7 @@ use aws_sdk_autoscaling::Client;
 use shared::aws::AwsCallError;
 
 pub use crate::desired::TemplateRef;
+use crate::duration::GroupFacts;
 use crate::preferences::{InstancePolicy, RefreshPreferences};
 use crate::pruning::{TemplateUse, VersionRef};
 use crate::tracking::{RefreshSnapshot, RefreshStatus};
@@ -18,6 +19,8 @@ pub struct LaunchSource {
     pub template: TemplateRef,
     /// The group's MixedInstancesPolicy, when it has one: the new version goes inside it.
     pub mixed_instances_policy: Option<MixedInstancesPolicy>,
+    /// What sets a refresh's pace on this group, read in the same call.
+    pub facts: GroupFacts,
 }
 
 pub enum GroupLookup {
@@ -48,6 +51,13 @@ pub async fn launch_source(client: &Client, group: &str) -> Result<GroupLookup, 
                 version: spec.version().map(str::to_owned),
             },
             mixed_instances_policy: mixed.cloned(),
+            facts: GroupFacts {
+                desired_capacity: found.desired_capacity().unwrap_or(0),
+                default_instance_warmup: found.default_instance_warmup(),
+                health_check_grace_period: found.health_check_grace_period(),
+                maintenance_min_healthy: found.instance_maintenance_policy().and_then(|p| p.min_healthy_percentage()),
+                maintenance_max_healthy: found.instance_maintenance_policy().and_then(|p| p.max_healthy_percentage()),
+            },
         })),
     })
 }

@@ -124,14 +124,17 @@ pub struct Refresh {
     pub reason: Option<&'static str>,
     pub rollback_reason: Option<&'static str>,
     pub percent: i32,
+    pub to_update: i32,
     pub version: &'static str,
     /// The launch template the refresh's desired configuration names.
     pub template: &'static str,
 }
 
 impl Refresh {
+    /// Part way, or (Successful) with the whole group replaced.
     pub fn new(status: &'static str) -> Self {
-        Refresh { status, reason: None, rollback_reason: None, percent: 40, version: "2", template: TEMPLATE }
+        let (percent, to_update) = if status == "Successful" { (100, 0) } else { (40, 1) };
+        Refresh { status, reason: None, rollback_reason: None, percent, to_update, version: "2", template: TEMPLATE }
     }
 
     pub fn build(&self, id: &str) -> InstanceRefresh {
@@ -141,7 +144,7 @@ impl Refresh {
             .status(InstanceRefreshStatus::from(self.status))
             .set_status_reason(self.reason.map(Into::into))
             .percentage_complete(self.percent)
-            .instances_to_update(1)
+            .instances_to_update(self.to_update)
             .desired_configuration(
                 DesiredConfiguration::builder()
                     .launch_template(LaunchTemplateSpecification::builder().launch_template_id(self.template).version(self.version).build())
