@@ -21,6 +21,7 @@ from moto.autoscaling.models import ASG_NAME_TAG, InstanceState, autoscaling_bac
 from moto.cloudwatch.models import cloudwatch_backends
 
 from . import health
+from .asg_patches import remember_group_settings, version_key
 from .protocol import AwsError, iso, validation
 
 if TYPE_CHECKING:
@@ -32,6 +33,9 @@ MAX_WAIT = 172_800
 # How long a new refresh reports Pending before it starts replacing (AWS: a few seconds).
 PENDING_SECONDS = 1
 IN_PROGRESS_MESSAGE = "An Instance Refresh is already in progress and blocks the execution of this Instance Refresh."
+# AWS does not document after how many failed launches a refresh gives up; inferred, and kept
+# small so a launch that can never pass its lifecycle hook fails the refresh soon.
+LAUNCH_FAILURE_LIMIT = 3
 AUTO_ROLLBACK_NEEDS_DESIRED = (
     "The request isn't valid. The AutoRollback parameter cannot be set to true when the DesiredConfiguration "
     "parameter is empty. Set AutoRollback to false or specify a desired configuration and try again."
@@ -61,6 +65,7 @@ class Pass:
     batch_new: list[str] = field(default_factory=list)
     batch_old: list[str] = field(default_factory=list)
     warm_at: float | None = None
+    failed_launches: int = 0
 
     def percent(self) -> int:
         return 100 if self.total == 0 else math.floor(100 * self.replaced / self.total)
@@ -89,6 +94,8 @@ class Refresh:
     next_checkpoint: int = 0
     checkpoint_until: float | None = None
     bake_until: float | None = None
+    # CancelInstanceRefresh's WaitForTransitioningInstances (default true).
+    cancel_waits: bool = True
 
     def pref(self, name: str, default: Any = None) -> Any:
         return self.preferences.get(name, default)
@@ -134,14 +141,11 @@ class AutoScaling:
         self.world = world
         self.refreshes: list[Refresh] = []
         self.actions: list[LifecycleAction] = []
-        # Which launch template version each instance was launched from.
-        self.instance_targets: dict[str, tuple[str, int]] = {}
         self.hook_metadata: dict[tuple[str, str, str, str], str] = {}
 
     def reset(self) -> None:
         self.refreshes.clear()
         self.actions.clear()
-        self.instance_targets.clear()
         self.hook_metadata.clear()
 
     # ---------- moto access ----------
@@ -173,6 +177,11 @@ class AutoScaling:
             raise validation(f"The group {group.name} does not use a launch template.")
         version = group.ec2_launch_template.get_version(group.launch_template_version)
         return Target(group.ec2_launch_template.id, version.number, copy.deepcopy(group.mixed_instances_policy))
+
+    def remember_group_settings(self, account: str, region: str, operation: str, params: dict[str, Any]) -> None:
+        group = self.backend(account, region).autoscaling_groups.get(params.get("AutoScalingGroupName") or "")
+        if group is not None:
+            remember_group_settings(group, operation, params)
 
     # ---------- StartInstanceRefresh & co ----------
 
@@ -213,14 +222,14 @@ class AutoScaling:
             resolved = self.resolve(group, spec)
             target = Target(resolved.template_id, resolved.version, copy.deepcopy(mixed) if mixed else None)
         now = self.world.clock.now()
-        for state in group.instance_states:
-            self.instance_targets.setdefault(state.instance.id, previous.key())
         skip = str(prefs.get("SkipMatching", "false")).lower() == "true"
+        # SkipMatching compares each instance's own launch template version with the desired one
+        # (Auto Scaling user guide, "Use skip matching"), not the group's current setting.
         to_replace = [
             s.instance.id
             for s in group.instance_states
             if s.lifecycle_state in ("InService", "Pending", "Pending:Wait", "Pending:Proceed")
-            and not (skip and self.instance_targets.get(s.instance.id) == target.key())
+            and not (skip and version_key(s) == target.key())
         ]
         refresh = Refresh(
             id=str(uuid.uuid4()),
@@ -256,11 +265,13 @@ class AutoScaling:
     def cancel(self, account: str, region: str, params: dict[str, Any]) -> dict[str, Any]:
         group = self.group(account, region, params.get("AutoScalingGroupName"))
         refresh = self.active(account, region, group.name)
-        if refresh is None or refresh.status in ("Cancelling", "RollbackInProgress"):
+        # API_CancelInstanceRefresh: "Cancels an instance refresh or rollback that is in progress."
+        if refresh is None or refresh.status == "Cancelling":
             raise AwsError(
                 "ActiveInstanceRefreshNotFound",
                 f"No in progress or pending Instance Refresh found for Auto Scaling group {group.name}",
             )
+        refresh.cancel_waits = str(params.get("WaitForTransitioningInstances", "true")).lower() == "true"
         refresh.status = "Cancelling"
         refresh.status_reason = "Cancelling instance refresh (requested by user)"
         return {"InstanceRefreshId": refresh.id}
@@ -403,8 +414,12 @@ class AutoScaling:
                 lifecycle_state="Pending:Wait" if hooks else "InService",
                 protected_from_scale_in=group.new_instances_protected_from_scale_in,
             )
+            state.launched_from = {
+                "LaunchTemplateId": template.id,
+                "LaunchTemplateName": template.name,
+                "Version": str(target.version),
+            }
             group.instance_states.append(state)
-            self.instance_targets[instance.id] = target.key()
             health.note_launch(instance.id)
             ids.append(instance.id)
             for hook in hooks:
@@ -490,13 +505,11 @@ class AutoScaling:
                 return
             r.status = "InProgress"
         if r.status == "Cancelling":
-            r.status, r.ended = "Cancelled", now
-            r.status_reason = "Instance refresh was cancelled (requested by user)"
-            self.emit(r, "EC2 Auto Scaling Instance Refresh Cancelled")
+            self.step_cancel(r, now)
             return
         if r.status == "RollbackInProgress":
             assert r.rollback is not None
-            outcome = self.advance(r, r.rollback, now, rolling_back=True)
+            outcome = self.advance(r, r.rollback, now)
             if outcome == "done":
                 r.status, r.ended = "RollbackSuccessful", now
                 r.status_reason = r.rollback_reason
@@ -518,28 +531,31 @@ class AutoScaling:
             if now < r.checkpoint_until:
                 return
             r.checkpoint_until, r.status_reason = None, None
-            points = r.checkpoints()
-            if points and r.next_checkpoint >= len(points) and points[-1] < 100:
-                # The final checkpoint is below 100 %: the refresh ends there.
-                self.succeed(r, now)
-                return
         assert r.forward is not None
-        outcome = self.advance(r, r.forward, now, rolling_back=False)
+        outcome = self.advance(r, r.forward, now, cap=self.checkpoint_cap(r))
         if outcome and outcome.startswith("failed:"):
             self.fail(r, outcome[len("failed:") :], now)
             return
-        points = r.checkpoints()
-        if (
-            r.next_checkpoint < len(points)
-            and r.forward.percent() >= points[r.next_checkpoint]
-            and not r.forward.batch_new
-        ):
-            r.next_checkpoint += 1
-            delay = int(r.pref("CheckpointDelay", 3600))
-            r.checkpoint_until = now + delay
-            r.status_reason = f"Waiting for checkpoint: {r.forward.percent()}% complete, resuming after {delay} seconds"
-            self.emit(r, "EC2 Auto Scaling Instance Refresh Checkpoint Reached")
-            return
+        if not r.forward.batch_new:
+            reached = self.checkpoint_reached(r)
+            # Add checkpoints to an instance refresh: no event and no pause for the 100 % checkpoint.
+            if reached is not None and reached < 100:
+                delay = int(r.pref("CheckpointDelay", 3600))
+                self.emit(
+                    r,
+                    "EC2 Auto Scaling Instance Refresh Checkpoint Reached",
+                    CheckpointPercentage=str(reached),
+                    CheckpointDelay=str(delay),
+                )
+                if r.next_checkpoint < len(r.checkpoints()):
+                    r.checkpoint_until = now + delay
+                    r.status_reason = (
+                        f"Waiting for checkpoint: {r.forward.percent()}% complete, resuming after {delay} seconds"
+                    )
+                    return
+                # Enable checkpoints (AWS CLI): the last value "describes the percentage of the Auto Scaling
+                # group that needs to be successfully replaced"; once replaced and warm, the refresh succeeds.
+                outcome = "done"
         if outcome == "done":
             bake = int(r.pref("BakeTime", 0))
             if bake > 0:
@@ -548,26 +564,54 @@ class AutoScaling:
             else:
                 self.succeed(r, now)
 
-    def advance(self, r: Refresh, p: Pass, now: float, rolling_back: bool) -> str | None:
-        """Moves one pass forward; returns "done", "failed:<reason>", or None (still going)."""
+    def checkpoint_cap(self, r: Refresh) -> int | None:
+        """How many more instances may be replaced before the next checkpoint is reached."""
+        points, p = r.checkpoints(), r.forward
+        if p is None or r.next_checkpoint >= len(points):
+            return None
+        # A checkpoint is reached when at least that percentage of the instances are new.
+        return max(1, math.ceil(p.total * points[r.next_checkpoint] / 100) - p.replaced)
+
+    @staticmethod
+    def checkpoint_reached(r: Refresh) -> int | None:
+        """The highest checkpoint the refresh has now passed; lower ones it jumped over are skipped
+        (Add checkpoints: 2 instances with [10, 40, 100] report 40 after the first replacement)."""
+        points, p = r.checkpoints(), r.forward
+        assert p is not None
+        reached = None
+        while r.next_checkpoint < len(points) and p.percent() >= points[r.next_checkpoint]:
+            reached = points[r.next_checkpoint]
+            r.next_checkpoint += 1
+        return reached
+
+    def step_cancel(self, r: Refresh, now: float) -> None:
+        current = r.rollback or r.forward
+        group = self.backend(r.account, r.region).autoscaling_groups.get(r.group)
+        if r.cancel_waits and current is not None and current.batch_new and group is not None:
+            # API_CancelInstanceRefresh, WaitForTransitioningInstances (default true): in-flight launches
+            # and terminations finish before the refresh is cancelled.
+            states = {s.instance.id: s for s in group.instance_states}
+            serving = [i for i in current.batch_new if i in states]
+            if any(states[i].lifecycle_state != "InService" for i in serving):
+                return
+            if serving:
+                old = [i for i in current.batch_old if i in states]
+                self.terminate(group, old)
+                current.replaced += len(current.batch_old)
+            current.batch_new, current.batch_old, current.warm_at = [], [], None
+        r.status, r.ended = "Cancelled", now
+        r.status_reason = "Instance refresh was cancelled (requested by user)"
+        self.emit(r, "EC2 Auto Scaling Instance Refresh Cancelled")
+
+    def advance(self, r: Refresh, p: Pass, now: float, cap: int | None = None) -> str | None:
+        """Moves one pass forward; returns "done", "failed:<reason>", or None (still going).
+        `cap` limits the next batch so a checkpoint is not overshot."""
         group = self.backend(r.account, r.region).autoscaling_groups.get(r.group)
         if group is None:
             return "failed:The Auto Scaling group was deleted."
         states = {s.instance.id: s for s in group.instance_states}
         if p.batch_new:
-            lost = [i for i in p.batch_new if i not in states]
-            if lost:
-                return f"failed:{self.world.abandon_reason(lost[0])}"
-            if any(states[i].lifecycle_state != "InService" for i in p.batch_new):
-                return None
-            if p.warm_at is None:
-                p.warm_at = now + int(r.pref("InstanceWarmup", group.health_check_grace_period or 0))
-            if now < p.warm_at:
-                return None
-            self.terminate(group, [i for i in p.batch_old if i in states])
-            p.replaced += len(p.batch_old)
-            p.batch_new, p.batch_old, p.warm_at = [], [], None
-            return "done" if not p.to_replace else None
+            return self.finish_batch(r, p, group, states, now)
         p.to_replace = [i for i in p.to_replace if i in states]
         desired = group.desired_capacity or len(states) or 1
         if not p.to_replace:
@@ -578,17 +622,65 @@ class AutoScaling:
                 p.batch_new = self.launch(r, p.target, shortfall)
                 return None
             return "done"
-        min_healthy = int(r.pref("MinHealthyPercentage", 90))
-        max_healthy = int(r.pref("MaxHealthyPercentage", 100))
+        min_healthy, max_healthy = self.healthy_bounds(r, group)
+        # Below: how many may be out of service; above: how many may run beyond desired capacity.
         below = desired - math.ceil(desired * min_healthy / 100)
-        above = math.floor(desired * (max_healthy - 100) / 100)
-        size = min(max(1, below + above), len(p.to_replace))
+        above = math.floor(desired * max_healthy / 100) - desired
+        # With no room either way, one at a time (RefreshPreferences: "Setting the minimum healthy
+        # percentage to 100 percent limits the rate of replacement to one instance at a time").
+        size = max(1, below + above)
+        if cap is not None:
+            size = min(size, cap)
+        size = min(size, len(p.to_replace))
         p.batch_old, p.to_replace = p.to_replace[:size], p.to_replace[size:]
-        if above < size:
-            # Not enough room above desired capacity: AWS terminates before it launches.
-            self.terminate(group, p.batch_old)
+        # Launch into the room above desired capacity first; only what exceeds it is terminated
+        # before the new instances serve, so the group never drops below MinHealthyPercentage.
+        self.terminate(group, p.batch_old[: max(0, size - above)])
         p.batch_new = self.launch(r, p.target, size)
         return None
+
+    def finish_batch(self, r: Refresh, p: Pass, group: Any, states: dict[str, Any], now: float) -> str | None:
+        lost = [i for i in p.batch_new if i not in states]
+        if lost:
+            # A launch that fails (its lifecycle hook abandoned it) is retried with a new instance;
+            # after LAUNCH_FAILURE_LIMIT failures the refresh gives up (inferred bound).
+            p.failed_launches += len(lost)
+            if p.failed_launches >= LAUNCH_FAILURE_LIMIT:
+                return (
+                    f"failed:{p.failed_launches} instance launches failed during the instance refresh; "
+                    f"the last: {self.world.abandon_reason(lost[-1])}"
+                )
+            p.batch_new = [i for i in p.batch_new if i in states] + self.launch(r, p.target, len(lost))
+            p.warm_at = None
+            return None
+        if any(states[i].lifecycle_state != "InService" for i in p.batch_new):
+            return None
+        if p.warm_at is None:
+            p.warm_at = now + self.warmup(r, group)
+        if now < p.warm_at:
+            return None
+        self.terminate(group, [i for i in p.batch_old if i in states])
+        p.replaced += len(p.batch_old)
+        p.batch_new, p.batch_old, p.warm_at = [], [], None
+        return "done" if not p.to_replace else None
+
+    @staticmethod
+    def healthy_bounds(r: Refresh, group: Any) -> tuple[int, int]:
+        """RefreshPreferences: each bound defaults to the group's instance maintenance policy, if any,
+        and otherwise to 90 and 100."""
+        policy = getattr(group, "instance_maintenance_policy", None) or {}
+        low = r.pref("MinHealthyPercentage", policy.get("MinHealthyPercentage", -1))
+        high = r.pref("MaxHealthyPercentage", policy.get("MaxHealthyPercentage", -1))
+        return (90 if int(low) < 0 else int(low)), (100 if int(high) < 0 else int(high))
+
+    @staticmethod
+    def warmup(r: Refresh, group: Any) -> int:
+        """RefreshPreferences.InstanceWarmup: by default the group's DefaultInstanceWarmup, if defined,
+        or its HealthCheckGracePeriod otherwise."""
+        if "InstanceWarmup" in r.preferences:
+            return int(r.pref("InstanceWarmup"))
+        default = getattr(group, "default_instance_warmup", None)
+        return int(default if default is not None else group.health_check_grace_period or 0)
 
     def alarm_in_alarm(self, r: Refresh) -> str | None:
         alarms = (r.pref("AlarmSpecification") or {}).get("Alarms") or []
@@ -621,9 +713,7 @@ class AutoScaling:
         r.to_update_on_rollback = max(r.forward.total - r.forward.replaced, 0)
         r.forward.batch_new, r.forward.batch_old = [], []
         target_key = r.forward.target.key()
-        to_replace = [
-            s.instance.id for s in group.instance_states if self.instance_targets.get(s.instance.id) == target_key
-        ]
+        to_replace = [s.instance.id for s in group.instance_states if version_key(s) == target_key]
         r.rollback = Pass(target=r.previous, to_replace=to_replace, total=len(to_replace))
         r.status, r.rollback_reason, r.rollback_started = "RollbackInProgress", reason, now
         r.status_reason = reason
@@ -646,9 +736,9 @@ class AutoScaling:
         r.status, r.ended, r.status_reason = "Successful", now, None
         self.emit(r, "EC2 Auto Scaling Instance Refresh Succeeded")
 
-    def emit(self, r: Refresh, detail_type: str) -> None:
+    def emit(self, r: Refresh, detail_type: str, **extra: str) -> None:
         group = self.backend(r.account, r.region).autoscaling_groups.get(r.group)
-        detail = {"InstanceRefreshId": r.id, "AutoScalingGroupName": r.group}
+        detail = {"InstanceRefreshId": r.id, "AutoScalingGroupName": r.group, **extra}
         if r.status_reason:
             detail["StatusReason"] = r.status_reason
         self.world.events.emit(

@@ -98,6 +98,12 @@ class Router:
             response = self.call_moto(environ)
             if (
                 service == "autoscaling"
+                and operation in ("CreateAutoScalingGroup", "UpdateAutoScalingGroup")
+                and response[0] == 200
+            ):
+                self.world.autoscaling.remember_group_settings(account, region, operation, params)
+            if (
+                service == "autoscaling"
                 and operation == "PutLifecycleHook"
                 and response[0] == 200
                 and "NotificationMetadata" in params

@@ -8,12 +8,13 @@ from typing import Any
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import make_server
 
-from . import ec2_patches, health
+from . import asg_patches, ec2_patches, health
 from .router import Router
 from .world import World
 
 
 def build() -> tuple[World, Router]:
+    asg_patches.install()
     ec2_patches.install()
     health.install()
     world = World()

@@ -120,7 +120,7 @@ def test_a_refresh_replaces_every_instance_with_the_desired_version_and_updates_
 def test_min_healthy_100_with_max_200_launches_before_terminating(aws, control):
     group = make_group(aws, desired=2)
     version = new_version(aws, group["template_id"], "r2")
-    refresh_id = start(aws, "web", version, MinHealthyPercentage=100, MaxHealthyPercentage=200)
+    refresh_id = start(aws, "web", version, MinHealthyPercentage=100, MaxHealthyPercentage=200, InstanceWarmup=10)
     control.advance(1)
     assert len(instances(aws, "web")) == 4, "both replacements launch while the old ones still serve"
     control.settle()
@@ -157,7 +157,10 @@ def test_checkpoints_pause_for_the_delay_then_go_on(aws, control):
     control.advance(310)
     control.settle()
     assert refresh(aws, "web", refresh_id)["Status"] == "Successful"
-    assert len(control.events("EC2 Auto Scaling Instance Refresh Checkpoint Reached")) == 2
+    # Add checkpoints to an instance refresh: "Amazon EC2 Auto Scaling emits events for each checkpoint,
+    # except for the 100% complete checkpoint", and the event names the checkpoint and its delay.
+    (event,) = control.events("EC2 Auto Scaling Instance Refresh Checkpoint Reached")
+    assert event["detail"]["CheckpointPercentage"] == "50" and event["detail"]["CheckpointDelay"] == "600"
 
 
 def test_bake_time_holds_the_refresh_in_baking(aws, control):

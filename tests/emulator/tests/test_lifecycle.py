@@ -52,7 +52,10 @@ def test_continue_by_token_and_by_instance_id_drives_the_refresh_to_success(aws,
     assert {i["LifecycleState"] for i in instances(aws, "web")} == {"InService"}
 
 
-def test_abandon_terminates_the_instance_and_rolls_the_refresh_back(aws, control):
+def test_an_abandoned_launch_is_replaced_by_a_new_instance_with_its_own_lifecycle_action(aws, control):
+    # A launch that its lifecycle hook abandons has failed (Auto Scaling user guide, "Lifecycle hooks":
+    # ABANDON terminates the instance); the refresh keeps its capacity by launching another, which
+    # waits in Pending:Wait with a new action, instead of failing at once.
     group = make_group(aws, desired=2, hook=True)
     version = new_version(aws, group["template_id"], "r2")
     refresh_id = start(aws, "web", version, MinHealthyPercentage=50, AutoRollback=True, InstanceWarmup=0)
@@ -60,16 +63,44 @@ def test_abandon_terminates_the_instance_and_rolls_the_refresh_back(aws, control
     bad = launch_events(control)[0]["detail"]
     complete(aws, "ABANDON", LifecycleActionToken=bad["LifecycleActionToken"])
     control.advance(1)
-    rolling = refresh(aws, "web", refresh_id)
-    assert rolling["Status"] == "RollbackInProgress"
-    assert bad["EC2InstanceId"] in rolling["RollbackDetails"]["RollbackReason"]
+    assert refresh(aws, "web", refresh_id)["Status"] == "InProgress"
     state = aws("ec2").describe_instances(InstanceIds=[bad["EC2InstanceId"]])["Reservations"][0]["Instances"][0][
         "State"
     ]
     assert state["Name"] in ("shutting-down", "terminated")
+    retry = launch_events(control)[1]["detail"]
+    assert retry["EC2InstanceId"] != bad["EC2InstanceId"]
+    assert retry["LifecycleActionToken"] != bad["LifecycleActionToken"]
+    assert instance_tags(aws, retry["EC2InstanceId"])["release"] == "r2"
+    for _ in range(10):
+        for event in launch_events(control):
+            try:
+                complete(aws, "CONTINUE", LifecycleActionToken=event["detail"]["LifecycleActionToken"])
+            except Exception:
+                pass  # already completed
+        control.settle()
+    assert refresh(aws, "web", refresh_id)["Status"] == "Successful"
+
+
+def test_launches_that_keep_failing_fail_the_refresh_and_roll_it_back(aws, control):
+    # AWS does not say after how many failed launches a refresh gives up: the emulator stops at
+    # LAUNCH_FAILURE_LIMIT (3), inferred, and says so in the reason.
+    group = make_group(aws, desired=2, hook=True)
+    version = new_version(aws, group["template_id"], "r2")
+    refresh_id = start(aws, "web", version, MinHealthyPercentage=50, AutoRollback=True, InstanceWarmup=0)
+    control.advance(2)
+    for attempt in range(3):
+        assert refresh(aws, "web", refresh_id)["Status"] == "InProgress", attempt
+        detail = launch_events(control)[attempt]["detail"]
+        complete(aws, "ABANDON", LifecycleActionToken=detail["LifecycleActionToken"])
+        control.advance(1)
+    rolling = refresh(aws, "web", refresh_id)
+    assert rolling["Status"] == "RollbackInProgress"
+    reason = rolling["RollbackDetails"]["RollbackReason"]
+    assert reason.startswith("3 instance launches failed") and detail["EC2InstanceId"] in reason, reason
     # The rollback's replacement launches through the hook too.
     control.settle()
-    for event in launch_events(control)[1:]:
+    for event in launch_events(control)[3:]:
         complete(aws, "CONTINUE", LifecycleActionToken=event["detail"]["LifecycleActionToken"])
     control.settle()
     done = refresh(aws, "web", refresh_id)
@@ -77,15 +108,17 @@ def test_abandon_terminates_the_instance_and_rolls_the_refresh_back(aws, control
     assert all("release" not in instance_tags(aws, i["InstanceId"]) for i in instances(aws, "web"))
 
 
-def test_abandon_without_auto_rollback_fails_the_refresh(aws, control):
+def test_launches_that_keep_failing_without_auto_rollback_fail_the_refresh(aws, control):
     group = make_group(aws, desired=2, hook=True)
     version = new_version(aws, group["template_id"], "r2")
     refresh_id = start(aws, "web", version, MinHealthyPercentage=50)
     control.advance(2)
-    complete(aws, "ABANDON", InstanceId=launch_events(control)[0]["detail"]["EC2InstanceId"])
-    control.advance(1)
+    for attempt in range(3):
+        complete(aws, "ABANDON", InstanceId=launch_events(control)[attempt]["detail"]["EC2InstanceId"])
+        control.advance(1)
     failed = refresh(aws, "web", refresh_id)
     assert failed["Status"] == "Failed" and "ABANDON" in failed["StatusReason"]
+    assert "3 instance launches failed" in failed["StatusReason"]
 
 
 def test_completing_an_action_that_is_no_longer_active_answers_the_aws_validation_error(aws, control):
@@ -121,9 +154,10 @@ def test_the_heartbeat_timeout_applies_the_default_result_and_heartbeats_extend_
     control.advance(50)
     assert refresh(aws, "web", refresh_id)["Status"] == "InProgress", "the heartbeat moved the timeout"
     control.advance(15)
-    (action,) = control.get("/lifecycle-actions")
+    action, retry = control.get("/lifecycle-actions")
     assert action["Result"] == "TIMEOUT:ABANDON" and action["Heartbeats"] == 1
-    assert refresh(aws, "web", refresh_id)["Status"] == "Failed"
+    assert retry["Result"] is None and retry["EC2InstanceId"] != action["EC2InstanceId"], "the launch is retried"
+    assert refresh(aws, "web", refresh_id)["Status"] == "InProgress"
 
 
 def test_heartbeats_cannot_extend_past_the_global_timeout(aws, control):
@@ -143,3 +177,52 @@ def test_heartbeats_cannot_extend_past_the_global_timeout(aws, control):
     (action,) = control.get("/lifecycle-actions")
     assert action["Result"] == "TIMEOUT:CONTINUE"
     assert action["Heartbeats"] <= 104
+
+
+def test_cancel_waits_for_instances_in_transition_by_default(aws, control):
+    # API_CancelInstanceRefresh, WaitForTransitioningInstances: "Indicates whether to wait for in-flight
+    # launches and terminations to complete before cancelling the instance refresh. Default: true."
+    group = make_group(aws, desired=2, hook=True)
+    version = new_version(aws, group["template_id"], "r2")
+    refresh_id = start(aws, "web", version, MinHealthyPercentage=50, InstanceWarmup=0)
+    control.advance(2)
+    (waiting,) = [e["detail"] for e in launch_events(control)]
+    aws("autoscaling").cancel_instance_refresh(AutoScalingGroupName="web")
+    control.advance(30)
+    assert refresh(aws, "web", refresh_id)["Status"] == "Cancelling", "the launch in Pending:Wait is still in flight"
+    complete(aws, "CONTINUE", LifecycleActionToken=waiting["LifecycleActionToken"])
+    control.advance(1)
+    done = refresh(aws, "web", refresh_id)
+    assert done["Status"] == "Cancelled"
+    assert len(launch_events(control)) == 1, "no replacement started after the cancel"
+    running = instances(aws, "web")
+    assert len(running) == 2 and waiting["EC2InstanceId"] in {i["InstanceId"] for i in running}
+
+
+def test_cancel_without_waiting_for_transitions_ends_at_once(aws, control):
+    group = make_group(aws, desired=2, hook=True)
+    refresh_id = start(aws, "web", new_version(aws, group["template_id"], "r2"), MinHealthyPercentage=50)
+    control.advance(2)
+    aws("autoscaling").cancel_instance_refresh(AutoScalingGroupName="web", WaitForTransitioningInstances=False)
+    control.advance(1)
+    assert refresh(aws, "web", refresh_id)["Status"] == "Cancelled"
+
+
+def test_a_rollback_in_progress_can_be_cancelled(aws, control):
+    # API_CancelInstanceRefresh: "Cancels an instance refresh or rollback that is in progress."
+    group = make_group(aws, desired=2, hook=True)
+    refresh_id = start(
+        aws, "web", new_version(aws, group["template_id"], "r2"), MinHealthyPercentage=50, InstanceWarmup=0
+    )
+    control.advance(2)
+    complete(aws, "CONTINUE", LifecycleActionToken=launch_events(control)[0]["detail"]["LifecycleActionToken"])
+    control.advance(2)
+    aws("autoscaling").rollback_instance_refresh(AutoScalingGroupName="web")
+    control.advance(2)
+    assert refresh(aws, "web", refresh_id)["Status"] == "RollbackInProgress"
+    aws("autoscaling").cancel_instance_refresh(AutoScalingGroupName="web", WaitForTransitioningInstances=False)
+    control.advance(1)
+    cancelled = refresh(aws, "web", refresh_id)
+    assert cancelled["Status"] == "Cancelled" and cancelled["RollbackDetails"]["RollbackReason"]
+    code, _, _ = error_of(lambda: aws("autoscaling").cancel_instance_refresh(AutoScalingGroupName="web"))
+    assert code == "ActiveInstanceRefreshNotFound"
