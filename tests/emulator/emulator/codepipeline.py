@@ -29,6 +29,12 @@ FAILURE_TYPES = (
     "SystemUnavailable",
 )
 APPROVAL_DONE = "The approval request that you responded to is already complete or has expired."
+# AWS-FACTS (Lambda Invoke action): a job with no answer for 20 minutes fails the action; each
+# continuation starts a new job and so a new 20 minutes; 24 hours is the whole action's limit.
+ANSWER_LIMIT_SECONDS = 20 * 60
+ACTION_LIMIT_SECONDS = 24 * 60 * 60
+# ActionDeclaration.timeoutInMinutes (manual approvals only, 5-86400); 7 days when absent.
+DEFAULT_APPROVAL_MINUTES = 7 * 24 * 60
 
 
 def fresh_credentials() -> dict[str, str]:
@@ -71,6 +77,8 @@ class Job:
     continuation_token: str | None
     created: float
     first_job_id: str
+    # When the action's first job was sent: continuations carry it on for the 24-hour limit.
+    action_started: float = 0.0
     status: str = "Created"  # Created | Succeeded | Failed
     result: dict[str, Any] | None = None
     next_job_id: str | None = None
@@ -135,10 +143,12 @@ class Approval:
     account: str
     region: str
     started: float
+    expires: float
     status: str = "InProgress"  # InProgress | Succeeded | Failed
     summary: str | None = None
     answered_by: str | None = None
     answered_at: float | None = None
+    error: dict[str, str] | None = None
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -151,6 +161,8 @@ class Approval:
             "summary": self.summary,
             "answeredBy": self.answered_by,
             "answeredAt": iso(self.answered_at),
+            "expires": iso(self.expires),
+            "errorDetails": self.error,
         }
 
 
@@ -184,6 +196,7 @@ class CodePipeline:
             continuation_token=spec.get("continuationToken"),
             created=self.world.clock.now(),
             first_job_id=job_id,
+            action_started=self.world.clock.now(),
         )
         self.jobs[job.id] = job
         self.emit_action(job, "STARTED", {"owner": "AWS", "category": "Invoke", "provider": "Lambda", "version": "1"})
@@ -221,6 +234,7 @@ class CodePipeline:
             continuation_token=data.get("continuationToken"),
             created=self.world.clock.now(),
             first_job_id=job_id,
+            action_started=self.world.clock.now(),
         )
         if isinstance(data.get("artifactCredentials"), dict):
             job.credentials = data["artifactCredentials"]
@@ -236,6 +250,30 @@ class CodePipeline:
         if job.status != "Created":
             raise AwsError("InvalidJobStateException", f"Job {job_id} is already {job.status} and cannot be updated")
         return job
+
+    # ---------- time ----------
+
+    def tick(self) -> None:
+        now = self.world.clock.now()
+        for job in list(self.jobs.values()):
+            if job.status != "Created":
+                continue
+            if now >= job.action_started + ACTION_LIMIT_SECONDS:
+                # Inferred text: AWS documents the limit, not the message.
+                self.time_out(job, "The action did not complete within 24 hours, CodePipeline's limit for an action.")
+            elif now >= job.created + ANSWER_LIMIT_SECONDS:
+                self.time_out(job, f"The action timed out: job {job.id} had no result within 20 minutes.")
+        for approval in self.approvals:
+            if approval.status == "InProgress" and now >= approval.expires:
+                approval.status, approval.answered_at = "Failed", now
+                # Inferred text and code.
+                approval.error = {"code": "TimeoutError", "message": "The approval request expired without a response."}
+                self.emit_approval(approval, "FAILED")
+
+    def time_out(self, job: Job, message: str) -> None:
+        job.status = "Failed"
+        job.result = {"kind": "timeout", "failureDetails": {"type": "JobFailed", "message": message}}
+        self.emit_action(job, "FAILED", {"owner": "AWS", "category": "Invoke", "provider": "Lambda", "version": "1"})
 
     # ---------- API ----------
 
@@ -332,7 +370,9 @@ class CodePipeline:
 
     def start_approval(self, account: str, region: str, spec: dict[str, Any]) -> Approval:
         pipeline = self.pipeline(account, region, spec.get("pipelineName"))
-        self._approval_action(pipeline, spec.get("stageName"), spec.get("actionName"))
+        action = self._approval_action(pipeline, spec.get("stageName"), spec.get("actionName"))
+        now = self.world.clock.now()
+        minutes = int(action.get("timeoutInMinutes") or DEFAULT_APPROVAL_MINUTES)
         approval = Approval(
             pipeline=pipeline["name"],
             stage=spec["stageName"],
@@ -341,7 +381,8 @@ class CodePipeline:
             execution_id=spec.get("pipelineExecutionId") or str(uuid.uuid4()),
             account=account,
             region=region,
-            started=self.world.clock.now(),
+            started=now,
+            expires=now + minutes * 60,
         )
         self.approvals.append(approval)
         self.emit_approval(approval, "STARTED")
@@ -382,12 +423,15 @@ class CodePipeline:
             and a.action == body.get("actionName")
         ]
         approval = next((a for a in matching if a.token == body.get("token")), None)
-        if approval is None:
-            # Inferred text.
+        # botocore's model: InvalidApprovalTokenException is "The approval request already received a
+        # response or has expired"; ApprovalAlreadyCompletedException "The approval action has already
+        # been approved or rejected". A token that expired, or that a newer execution's approval
+        # superseded, is stale: the first. Messages are inferred.
+        if approval is None or approval.error is not None or approval is not matching[-1]:
             raise AwsError(
                 "InvalidApprovalTokenException", f"The token for the approval request is not valid: {body.get('token')}"
             )
-        if approval.status != "InProgress" or approval is not matching[-1]:
+        if approval.status != "InProgress":
             raise AwsError("ApprovalAlreadyCompletedException", APPROVAL_DONE)
         now = self.world.clock.now()
         approval.status = "Succeeded" if result["status"] == "Approved" else "Failed"
@@ -424,6 +468,8 @@ class CodePipeline:
                         latest["summary"] = approval.summary
                     if approval.answered_by:
                         latest["lastUpdatedBy"] = approval.answered_by
+                    if approval.error:
+                        latest["errorDetails"] = approval.error
                     state["latestExecution"] = latest
                     stage_execution = {"pipelineExecutionId": approval.execution_id, "status": approval.status}
                 job = next(

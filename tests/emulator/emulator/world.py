@@ -41,6 +41,7 @@ class World:
     def tick(self) -> None:
         with self.lock:
             self.autoscaling.tick()
+            self.codepipeline.tick()
 
     def advance(self, seconds: float) -> None:
         """Moves the clock in steps of at most 1 s so every timer fires in order."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import pytest
 from test_instance_refresh import error_of
@@ -124,7 +125,12 @@ def pipeline(aws, control):
                 {
                     "name": "QA",
                     "actionTypeId": {"category": "Approval", "owner": "AWS", "provider": "Manual", "version": "1"},
-                }
+                },
+                {
+                    "name": "QuickQA",
+                    "actionTypeId": {"category": "Approval", "owner": "AWS", "provider": "Manual", "version": "1"},
+                    "timeoutInMinutes": 5,
+                },
             ],
         },
     ]
@@ -253,3 +259,94 @@ def test_ids_and_tokens_that_do_not_match_aws_patterns_are_validation_errors(aws
         code, message, status = error_of(call)
         assert (code, status) == ("ValidationException", 400)
         assert "Member must satisfy regular expression pattern" in message
+
+
+def answer(client, pipeline: str, token: str, action: str = "QA", status: str = "Approved"):
+    return client.put_approval_result(
+        pipelineName=pipeline,
+        stageName="Approval",
+        actionName=action,
+        result={"summary": "x", "status": status},
+        token=token,
+    )
+
+
+def test_a_job_with_no_answer_for_20_minutes_fails_the_action(aws, control):
+    # AWS-FACTS, Lambda Invoke action: no result within 20 minutes fails the action.
+    job_id = create_job(control)["jobId"]
+    control.advance(20 * 60 - 1)
+    assert control.get(f"/codepipeline/jobs/{job_id}")["status"] == "Created"
+    control.advance(1)
+    timed_out = control.get(f"/codepipeline/jobs/{job_id}")
+    assert timed_out["status"] == "Failed" and timed_out["result"]["kind"] == "timeout"
+    assert "20 minutes" in timed_out["result"]["failureDetails"]["message"]
+    code, _, _ = error_of(lambda: aws("codepipeline").put_job_success_result(jobId=job_id))
+    assert code == "InvalidJobStateException", "a late answer finds the job already ended"
+    states = [e["detail"]["state"] for e in control.events("CodePipeline Action Execution State Change")]
+    assert states == ["STARTED", "FAILED"]
+
+
+def test_continuations_restart_the_20_minutes_but_the_action_ends_after_24_hours(aws, control):
+    # AWS-FACTS: each in-progress answer restarts the 20-minute timer; 24 hours is the action's limit.
+    client = aws("codepipeline")
+    job_id = create_job(control)["jobId"]
+    answered = 0
+    while control.get(f"/codepipeline/jobs/{job_id}")["status"] == "Created":
+        control.advance(19 * 60)
+        try:
+            client.put_job_success_result(jobId=job_id, continuationToken="t")
+        except Exception:
+            break
+        answered += 1
+        job_id = control.get(f"/codepipeline/jobs/{job_id}")["nextJobId"]
+    ended = control.get(f"/codepipeline/jobs/{job_id}")
+    assert ended["status"] == "Failed" and "24 hours" in ended["result"]["failureDetails"]["message"]
+    assert answered == 24 * 60 // 19, "every continuation within 20 minutes kept the action going until 24 h"
+
+
+def test_an_approval_expires_after_its_timeout_and_its_token_is_then_refused(aws, control, pipeline):
+    # ActionDeclaration.timeoutInMinutes (manual approvals, default 7 days); botocore's model:
+    # InvalidApprovalTokenException "The approval request already received a response or has expired."
+    default = control.post(
+        "/codepipeline/approvals", {"pipelineName": pipeline, "stageName": "Approval", "actionName": "QA"}
+    )
+    quick = control.post(
+        "/codepipeline/approvals", {"pipelineName": pipeline, "stageName": "Approval", "actionName": "QuickQA"}
+    )
+    assert default["expires"] == control.get("/codepipeline/approvals")[0]["expires"]
+    started = control.get("/clock")["now"]
+    assert _epoch(default["expires"]) == pytest.approx(started + 7 * 24 * 3600, abs=2)
+    control.advance(5 * 60)
+    recorded = {a["actionName"]: a for a in control.get("/codepipeline/approvals")}
+    assert recorded["QuickQA"]["status"] == "Failed" and recorded["QA"]["status"] == "InProgress"
+    client = aws("codepipeline")
+    state = client.get_pipeline_state(name=pipeline)
+    actions = {a["actionName"]: a for s in state["stageStates"] for a in s["actionStates"]}
+    assert actions["QuickQA"]["latestExecution"]["status"] == "Failed"
+    assert (
+        "token" not in actions["QuickQA"]["latestExecution"] and actions["QuickQA"]["latestExecution"]["errorDetails"]
+    )
+    code, _, _ = error_of(lambda: answer(client, pipeline, quick["token"], action="QuickQA"))
+    assert code == "InvalidApprovalTokenException"
+    events = [
+        (e["detail"]["action"], e["detail"]["state"])
+        for e in control.events("CodePipeline Action Execution State Change")
+    ]
+    assert ("QuickQA", "FAILED") in events
+
+
+def test_a_token_superseded_by_a_newer_execution_is_stale(aws, control, pipeline):
+    client = aws("codepipeline")
+    first = control.post(
+        "/codepipeline/approvals", {"pipelineName": pipeline, "stageName": "Approval", "actionName": "QA"}
+    )
+    second = control.post(
+        "/codepipeline/approvals", {"pipelineName": pipeline, "stageName": "Approval", "actionName": "QA"}
+    )
+    code, _, _ = error_of(lambda: answer(client, pipeline, first["token"]))
+    assert code == "InvalidApprovalTokenException"
+    assert "approvedAt" in answer(client, pipeline, second["token"])
+
+
+def _epoch(value: str) -> float:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
