@@ -191,15 +191,16 @@ async fn a_real_refresh_replaces_the_instances_with_the_new_launch_template_vers
 }
 
 #[tokio::test]
-async fn an_abandoned_instance_rolls_the_refresh_back_and_fails_the_job_with_the_reason() {
+async fn abandoned_launches_roll_the_refresh_back_and_fail_the_job_with_the_reason() {
+    // Auto Scaling retries a launch its hook abandoned; the emulator gives up after three.
     let world = World::new().await;
     let _turn = world.em.exclusive().await;
     world.group("web-prod", 2, true, false).await;
     let (job, event) = world.job(params("web-prod"));
-    let record = world.drive(job, event, |n| if n == 0 { "ABANDON" } else { "CONTINUE" }).await;
+    let record = world.drive(job, event, |n| if n < 3 { "ABANDON" } else { "CONTINUE" }).await;
     assert_eq!(record["result"]["kind"], "failure", "{record}");
     let message = record["result"]["failureDetails"]["message"].as_str().unwrap();
-    assert!(message.contains("was rolled back") && message.contains("ABANDON"), "{message}");
+    assert!(message.contains("was rolled back") && message.contains("completed with ABANDON"), "{message}");
     assert_eq!(record["result"]["failureDetails"]["type"], "JobFailed");
     let refreshes = world.em.get("/refreshes");
     assert_eq!(refreshes[0]["Status"], "RollbackSuccessful");
@@ -348,4 +349,71 @@ async fn a_missing_group_fails_the_job_as_a_configuration_error() {
     let failure = &world.record(&job)["result"]["failureDetails"];
     assert_eq!(failure["type"], "ConfigurationError");
     assert!(failure["message"].as_str().unwrap().contains("`no-such-group` was not found"));
+}
+
+#[tokio::test]
+async fn a_partial_rollout_of_50_on_a_4_instance_group_succeeds_with_percent_complete_50_and_instances_not_updated_2() {
+    let world = World::new().await;
+    let _turn = world.em.exclusive().await;
+    world.group("web-partial", 4, false, false).await;
+    let mut p = params("web-partial");
+    // Two at a time (4 − ceil(4 × 50 %) below desired, none above): the first batch lands on 50 %.
+    p["preferences"]["maxHealthyPercentage"] = json!(100);
+    p["preferences"]["checkpointPercentages"] = json!([50]);
+    p["partialRollout"] = json!(true);
+    let (job, event) = world.job(p);
+
+    let record = world.drive(job, event, |_| "CONTINUE").await;
+    assert_eq!(record["result"]["kind"], "success", "{record}");
+    let outputs = &record["result"]["outputVariables"];
+    assert_eq!(outputs["PercentComplete"], "50", "{record}");
+    assert_eq!(outputs["InstancesNotUpdated"], "2", "{record}");
+    assert_eq!(outputs["PartialRollout"], "true", "{record}");
+    assert_eq!(outputs["ReleaseId"], COMMIT);
+    let summary = record["result"]["executionDetails"]["summary"].as_str().unwrap_or_default();
+    assert!(
+        summary.starts_with(&format!("Release {COMMIT} is live on 50% of web-partial (partial rollout; 2 instances not updated)")),
+        "{record}"
+    );
+
+    let tags = world.instance_tags("web-partial").await;
+    let released = tags.iter().filter(|t| t.get("deploy:release").map(String::as_str) == Some(COMMIT)).count();
+    assert_eq!((tags.len(), released), (4, 2), "half the group runs the release: {tags:?}");
+    let refreshes = world.em.get("/refreshes");
+    assert_eq!(refreshes[0]["Status"], "Successful", "{refreshes}");
+}
+
+#[tokio::test]
+async fn checkpoints_ending_below_100_without_partial_rollout_change_nothing() {
+    let world = World::new().await;
+    let _turn = world.em.exclusive().await;
+    let template = world.group("web-half", 4, false, false).await;
+    let mut p = params("web-half");
+    p["preferences"]["checkpointPercentages"] = json!([50]);
+    let (job, event) = world.job(p);
+    world.invoke(event).await;
+    let failure = &world.record(&job)["result"]["failureDetails"];
+    assert_eq!(failure["type"], "ConfigurationError");
+    assert!(failure["message"].as_str().unwrap().contains(r#"Set "partialRollout": true if that is meant"#), "{failure}");
+    assert_eq!(world.versions(&template).await, vec![1], "no launch template version created");
+    assert_eq!(world.em.get("/refreshes").as_array().unwrap().len(), 0, "no refresh started");
+}
+
+#[tokio::test]
+async fn a_refresh_that_could_outlive_codepipelines_24_hours_changes_nothing() {
+    let world = World::new().await;
+    let _turn = world.em.exclusive().await;
+    let template = world.group("web-slow", 2, false, false).await;
+    let mut p = params("web-slow");
+    p["preferences"]["checkpointPercentages"] = json!([50, 100]);
+    p["preferences"]["checkpointDelaySeconds"] = json!(86_400);
+    p["preferences"]["bakeTimeSeconds"] = json!(60);
+    let (job, event) = world.job(p);
+    world.invoke(event).await;
+    let failure = &world.record(&job)["result"]["failureDetails"];
+    assert_eq!(failure["type"], "ConfigurationError");
+    let message = failure["message"].as_str().unwrap();
+    assert!(message.contains("the refresh could run 24 h 1 min (1 checkpoint pause × 24 h delay + bake 1 min)"), "{message}");
+    assert_eq!(world.versions(&template).await, vec![1], "no launch template version created");
+    assert_eq!(world.em.get("/refreshes").as_array().unwrap().len(), 0, "no refresh started");
 }
