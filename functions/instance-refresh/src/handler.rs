@@ -76,7 +76,7 @@ impl RefreshAction {
         };
         preferences.check_rollback_target(group, source.template.version.as_deref())?;
         let longest = worst_case(&preferences, &source.facts);
-        info!(group, seconds = longest.total_seconds(), ?longest, "the refresh's own waits, at most");
+        info!(group, seconds = longest.total_seconds(), ?longest, "what the refresh waits on purpose (boot time and hooks come on top)");
         longest.check_fits_codepipeline()?;
 
         if let Some(running) = self.active_refresh(group).await? {
