@@ -363,7 +363,10 @@ async fn a_partial_rollout_of_50_on_a_4_instance_group_succeeds_with_percent_com
     p["partialRollout"] = json!(true);
     let (job, event) = world.job(p);
 
-    let record = world.drive(job, event, |_| "CONTINUE").await;
+    let record = world.drive(job.clone(), event, |_| "CONTINUE").await;
+    let started = world.record(&job);
+    let started = started["result"]["executionDetails"]["summary"].as_str().unwrap_or_default();
+    assert!(started.ends_with("; a partial rollout to 50% of the group"), "{started}");
     assert_eq!(record["result"]["kind"], "success", "{record}");
     let outputs = &record["result"]["outputVariables"];
     assert_eq!(outputs["PercentComplete"], "50", "{record}");

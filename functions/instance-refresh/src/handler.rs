@@ -113,8 +113,14 @@ impl RefreshAction {
         let tracked = tracked(&refresh_id, group, new_version, &release, None, params.partial_rollout);
         let outcome = JobOutcome::InProgress {
             summary: format!(
-                "Started instance refresh {refresh_id} of {group}: launch template {} version {new_version} (release {}, {})",
-                current.template_id, release.id, release.stage
+                "Started instance refresh {refresh_id} of {group}: launch template {} version {new_version} (release {}, {}){}",
+                current.template_id,
+                release.id,
+                release.stage,
+                match preferences.checkpoint_percentages.last() {
+                    Some(last) if params.partial_rollout => format!("; a partial rollout to {last}% of the group"),
+                    _ => String::new(),
+                }
             ),
             continuation_token: tracked.to_token()?,
             percent_complete: 0,
@@ -141,7 +147,14 @@ impl RefreshAction {
         params: &RefreshParameters,
     ) -> Result<JobOutcome, RefreshError> {
         let running_release = self.release_rolled_out_by(&running).await?;
-        match decide_on_running(&running, running_release.as_deref(), &release.id, group, params.when_refresh_in_progress) {
+        match decide_on_running(
+            &running,
+            running_release.as_deref(),
+            &release.id,
+            group,
+            params.when_refresh_in_progress,
+            params.partial_rollout,
+        ) {
             RunningDecision::Adopt { launch_template_version } => {
                 info!(refresh_id = %running.id, release = %release.id, "adopting the running refresh of this release");
                 // The token records what this action asks for; should the adopted refresh stop

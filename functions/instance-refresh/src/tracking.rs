@@ -63,6 +63,8 @@ pub struct RefreshSnapshot {
     pub desired_template: Option<TemplateRef>,
     /// When Auto Scaling started it, RFC 3339.
     pub start_time: Option<String>,
+    /// The last of its CheckpointPercentages: below 100 it stops with part of the group replaced.
+    pub last_checkpoint: Option<i32>,
 }
 
 impl RefreshSnapshot {
@@ -222,6 +224,7 @@ mod tests {
             percent_complete_on_rollback: None,
             desired_template: Some(TemplateRef { id: Some("lt-1".into()), name: None, version: Some("7".into()) }),
             start_time: None,
+            last_checkpoint: None,
         }
     }
 

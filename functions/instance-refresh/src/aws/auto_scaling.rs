@@ -208,5 +208,6 @@ fn snapshot(r: &InstanceRefresh) -> RefreshSnapshot {
             version: s.version().map(str::to_owned),
         }),
         start_time: r.start_time().and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
+        last_checkpoint: r.preferences().and_then(|p| p.checkpoint_percentages().last().copied()),
     }
 }
