@@ -129,13 +129,13 @@ class Functions:
         self.log.close()
 
 
-def seed_group(endpoint: str, desired: int = 3, hook: bool = False) -> None:
+def seed_group(endpoint: str, desired: int = 3, hook: bool = False, name: str = GROUP) -> None:
     kwargs = dict(
         endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="AKIDLOCALRUN", aws_secret_access_key="local"
     )
     ec2, asg = boto3.client("ec2", **kwargs), boto3.client("autoscaling", **kwargs)
     template = ec2.create_launch_template(
-        LaunchTemplateName=f"{GROUP}-lt",
+        LaunchTemplateName=f"{name}-lt",
         LaunchTemplateData={
             "ImageId": "ami-12c6146b",
             "InstanceType": "t3.micro",
@@ -148,7 +148,7 @@ def seed_group(endpoint: str, desired: int = 3, hook: bool = False) -> None:
         },
     )["LaunchTemplate"]
     asg.create_auto_scaling_group(
-        AutoScalingGroupName=GROUP,
+        AutoScalingGroupName=name,
         MinSize=0,
         MaxSize=desired * 2,
         DesiredCapacity=desired,
@@ -157,7 +157,7 @@ def seed_group(endpoint: str, desired: int = 3, hook: bool = False) -> None:
     )
     if hook:
         asg.put_lifecycle_hook(
-            AutoScalingGroupName=GROUP,
+            AutoScalingGroupName=name,
             LifecycleHookName="health",
             HeartbeatTimeout=300,
             LifecycleTransition="autoscaling:EC2_INSTANCE_LAUNCHING",
@@ -277,6 +277,7 @@ SAMPLE_LOGS = {"AWS_LAMBDA_LOG_LEVEL": "TRACE", "AWS_LAMBDA_LOG_FORMAT": "JSON"}
 # emulator never started, so its answer is the "no longer listed" failure.
 EXPECTED = {
     "start.json": "continuation",
+    "partial-rollout.json": "continuation",
     "continue.json": "JobFailed",
     "bad-preferences.json": "ConfigurationError",
     "unquoted-variable.json": "ConfigurationError",
@@ -293,6 +294,8 @@ LIFECYCLE_EXPECTED = {
 
 def samples(functions: Functions, control: Control, endpoint: str) -> bool:
     seed_group(endpoint)
+    # partial-rollout.json refreshes a group of its own, so it does not meet start.json's refresh.
+    seed_group(endpoint, desired=4, name="web-canary")
     passed = failed = 0
     unlisted = {p.name for p in (ROOT / "events" / "lifecycle-health").glob("*.json")} - set(LIFECYCLE_EXPECTED)
     if unlisted:
