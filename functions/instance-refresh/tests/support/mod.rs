@@ -263,6 +263,7 @@ pub fn autoscaling_throttled() -> Response {
 pub const SAMPLES: &[(&str, Expect)] = &[
     ("start.json", Expect::Valid),
     ("continue.json", Expect::Valid),
+    ("partial-rollout.json", Expect::Valid),
     (
         "bad-preferences.json",
         Expect::Fails("ConfigurationError", &["UserParameters field `preferences.maxHealthyPercentage`: 250 is outside 100–200"]),
