@@ -1,4 +1,4 @@
-"""Wire formats: awsQuery (Auto Scaling, EC2) and awsJson1.1 (CodePipeline)."""
+"""Wire formats: awsQuery (Auto Scaling, SNS, EC2) and awsJson1.1 (CodePipeline)."""
 
 from __future__ import annotations
 
@@ -112,10 +112,10 @@ def query_response(action: str, result: dict[str, Any] | None) -> tuple[int, dic
     return 200, {"Content-Type": "text/xml"}, body.encode()
 
 
-def query_error(err: AwsError) -> tuple[int, dict[str, str], bytes]:
+def query_error(err: AwsError, namespace: str = AUTOSCALING_NS) -> tuple[int, dict[str, str], bytes]:
     kind = "Sender" if err.sender else "Receiver"
     body = (
-        f'<ErrorResponse xmlns="{AUTOSCALING_NS}"><Error><Type>{kind}</Type><Code>{escape(err.code)}</Code>'
+        f'<ErrorResponse xmlns="{namespace}"><Error><Type>{kind}</Type><Code>{escape(err.code)}</Code>'
         f"<Message>{escape(err.message)}</Message></Error><RequestId>{request_id()}</RequestId></ErrorResponse>"
     )
     return err.status, {"Content-Type": "text/xml"}, body.encode()

@@ -8,7 +8,7 @@ from typing import Any
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import make_server
 
-from . import asg_patches, ec2_patches, health
+from . import asg_patches, ec2_patches, health, sns
 from .router import Router
 from .world import World
 
@@ -17,6 +17,7 @@ def build() -> tuple[World, Router]:
     asg_patches.install()
     ec2_patches.install()
     health.install()
+    sns.install()
     world = World()
     return world, Router(world, DomainDispatcherApplication(create_backend_app))
 

@@ -13,6 +13,7 @@ from .clock import Clock
 from .codepipeline import CodePipeline
 from .events import EventBus
 from .faults import Faults
+from .sns import Sns
 
 
 class World:
@@ -24,6 +25,7 @@ class World:
         self.faults = Faults()
         self.autoscaling = AutoScaling(self)
         self.codepipeline = CodePipeline(self)
+        self.sns = Sns(self)
         self.abandoned: dict[str, str] = {}
 
     def reset(self) -> None:
@@ -34,6 +36,7 @@ class World:
             self.faults.reset()
             self.autoscaling.reset()
             self.codepipeline.reset()
+            self.sns.reset()
             self.abandoned.clear()
             ec2_patches.reset()
             health.reset()
