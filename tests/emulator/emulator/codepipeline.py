@@ -8,12 +8,14 @@ the next job, as CodePipeline does when it re-invokes the function.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from moto.codepipeline.models import codepipeline_backends
+from moto.iam.models import iam_backends
 
 from .protocol import AwsError, iso
 
@@ -35,6 +37,16 @@ ANSWER_LIMIT_SECONDS = 20 * 60
 ACTION_LIMIT_SECONDS = 24 * 60 * 60
 # ActionDeclaration.timeoutInMinutes (manual approvals only, 5-86400); 7 days when absent.
 DEFAULT_APPROVAL_MINUTES = 7 * 24 * 60
+
+
+PIPELINE_TRUST = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "codepipeline.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+)
 
 
 def fresh_credentials() -> dict[str, str]:
@@ -368,6 +380,42 @@ class CodePipeline:
             )
         return found.pipeline
 
+    def create_pipeline(self, account: str, region: str, spec: dict[str, Any]) -> dict[str, Any]:
+        """A pipeline from a compact spec, `{name, stages: [{name, actions: [{name, kind, timeoutInMinutes?}]}]}`
+        with kind `source`, `lambda` or `approval`, and the IAM role CodePipeline needs: for tests
+        that do not speak IAM."""
+        iam = iam_backends[account]["global"]
+        role_name = f"{spec['name']}-pipeline"
+        existing = [r for r in iam.roles.values() if r.name == role_name]
+        role = existing[0] if existing else iam.create_role(role_name, PIPELINE_TRUST, "/", None, "", [], None)
+        types = {
+            "source": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
+            "lambda": {"category": "Invoke", "owner": "AWS", "provider": "Lambda", "version": "1"},
+            "approval": {"category": "Approval", "owner": "AWS", "provider": "Manual", "version": "1"},
+        }
+        stages = []
+        for stage in spec["stages"]:
+            actions = []
+            for action in stage["actions"]:
+                declared: dict[str, Any] = {"name": action["name"], "actionTypeId": types[action["kind"]]}
+                if action["kind"] == "source":
+                    declared["configuration"] = {"S3Bucket": "artifacts", "S3ObjectKey": "source.zip"}
+                    declared["outputArtifacts"] = [{"name": "SourceArtifact"}]
+                if action["kind"] == "lambda":
+                    declared["configuration"] = {"FunctionName": action.get("functionName", action["name"])}
+                if "timeoutInMinutes" in action:
+                    declared["timeoutInMinutes"] = action["timeoutInMinutes"]
+                actions.append(declared)
+            stages.append({"name": stage["name"], "actions": actions})
+        pipeline = {
+            "name": spec["name"],
+            "roleArn": role.arn,
+            "stages": stages,
+            "artifactStore": {"type": "S3", "location": "artifacts"},
+        }
+        codepipeline_backends[account][region].create_pipeline(pipeline, [])
+        return pipeline
+
     def start_approval(self, account: str, region: str, spec: dict[str, Any]) -> Approval:
         pipeline = self.pipeline(account, region, spec.get("pipelineName"))
         action = self._approval_action(pipeline, spec.get("stageName"), spec.get("actionName"))
@@ -484,7 +532,15 @@ class CodePipeline:
                 )
                 if job is not None and approval is None:
                     status = job.action_status()
-                    state["latestExecution"] = {"status": status, "lastStatusChange": job.created}
+                    latest_job: dict[str, Any] = {"status": status, "lastStatusChange": job.created}
+                    failure = (job.result or {}).get("failureDetails")
+                    if status == "Failed" and failure:
+                        # GetPipelineState: a failed action's errorDetails carry its failure message.
+                        latest_job["errorDetails"] = {"code": failure.get("type"), "message": failure.get("message")}
+                    summary = ((job.result or {}).get("executionDetails") or {}).get("summary")
+                    if summary:
+                        latest_job["summary"] = summary
+                    state["latestExecution"] = latest_job
                     stage_execution = {"pipelineExecutionId": job.execution_id, "status": status}
                 actions.append(state)
             entry: dict[str, Any] = {"stageName": stage.get("name"), "actionStates": actions}
@@ -503,14 +559,26 @@ class CodePipeline:
         states = [j.action_status() for j in jobs if not j.next_job_id]
         states += [a.status for a in approvals]
         status = "Failed" if "Failed" in states else "InProgress" if "InProgress" in states else "Succeeded"
-        revisions = {a["name"]: a.get("revision") for j in jobs for a in j.input_artifacts if a.get("revision")}
+        revisions = {a["name"]: a for j in jobs for a in j.input_artifacts if a.get("revision")}
         return {
             "pipelineExecution": {
                 "pipelineName": name,
                 "pipelineVersion": 1,
                 "pipelineExecutionId": execution,
                 "status": status,
-                "artifactRevisions": [{"name": n, "revisionId": r} for n, r in revisions.items()],
+                "artifactRevisions": [
+                    {
+                        k: v
+                        for k, v in {
+                            "name": n,
+                            "revisionId": a.get("revision"),
+                            "revisionSummary": a.get("revisionSummary"),
+                            "revisionUrl": a.get("revisionUrl"),
+                        }.items()
+                        if v is not None
+                    }
+                    for n, a in revisions.items()
+                ],
             }
         }
 

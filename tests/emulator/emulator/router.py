@@ -212,6 +212,8 @@ class Router:
             if job is None:
                 raise ValueError(f"no job {path.rsplit('/', 1)[-1]}")
             return {**job.describe(), "event": job.event()}
+        if route == ("POST", "/codepipeline/pipelines"):
+            return w.codepipeline.create_pipeline(account, region, spec)
         if route == ("POST", "/codepipeline/approvals"):
             return w.codepipeline.start_approval(account, region, spec).describe()
         if route == ("GET", "/codepipeline/approvals"):

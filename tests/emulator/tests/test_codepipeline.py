@@ -350,3 +350,59 @@ def test_a_token_superseded_by_a_newer_execution_is_stale(aws, control, pipeline
 
 def _epoch(value: str) -> float:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def test_an_execution_reports_its_revision_summary_and_url_and_a_failed_action_its_error(aws, control, pipeline):
+    # API_ArtifactRevision: revisionSummary (for CodeConnections a JSON string with the commit
+    # message) and revisionUrl; API_ActionExecution.errorDetails: a failed action's error.
+    spec = {
+        "name": "SourceArtifact",
+        "revision": "9f86d08",
+        "revisionSummary": '{"ProviderType":"GitHub","CommitMessage":"Fix totals"}',
+        "revisionUrl": "https://github.com/shop/web/commit/9f86d08",
+    }
+    job_id = create_job(
+        control,
+        pipelineName=pipeline,
+        stageName="Approval",
+        actionName="QA",
+        pipelineExecutionId="exec-8",
+        inputArtifacts=[spec],
+    )["jobId"]
+    client = aws("codepipeline")
+    revision = client.get_pipeline_execution(pipelineName=pipeline, pipelineExecutionId="exec-8")["pipelineExecution"][
+        "artifactRevisions"
+    ][0]
+    assert revision["revisionSummary"] == spec["revisionSummary"] and revision["revisionUrl"] == spec["revisionUrl"]
+    client.put_job_failure_result(
+        jobId=job_id, failureDetails={"type": "JobFailed", "message": "refresh failed: alarm"}
+    )
+    stage = next(s for s in client.get_pipeline_state(name=pipeline)["stageStates"] if s["stageName"] == "Approval")
+    latest = stage["actionStates"][0]["latestExecution"]
+    assert latest["status"] == "Failed"
+    assert latest["errorDetails"] == {"code": "JobFailed", "message": "refresh failed: alarm"}
+    assert stage["latestExecution"] == {"pipelineExecutionId": "exec-8", "status": "Failed"}
+
+
+def test_a_pipeline_from_a_compact_spec_takes_approvals_and_jobs(aws, control):
+    control.post(
+        "/codepipeline/pipelines",
+        {
+            "name": "release",
+            "stages": [
+                {"name": "Source", "actions": [{"name": "Source", "kind": "source"}]},
+                {
+                    "name": "Staging",
+                    "actions": [{"name": "Refresh", "kind": "lambda", "functionName": "instance-refresh"}],
+                },
+                {"name": "Approval", "actions": [{"name": "QA", "kind": "approval", "timeoutInMinutes": 60}]},
+            ],
+        },
+    )
+    declared = aws("codepipeline").get_pipeline(name="release")["pipeline"]
+    assert [s["name"] for s in declared["stages"]] == ["Source", "Staging", "Approval"]
+    assert declared["stages"][2]["actions"][0]["timeoutInMinutes"] == 60
+    approval = control.post(
+        "/codepipeline/approvals", {"pipelineName": "release", "stageName": "Approval", "actionName": "QA"}
+    )
+    assert approval["status"] == "InProgress"
