@@ -50,7 +50,7 @@ pub fn parse<T: DeserializeOwned>(raw: Option<&str>, example: &'static str) -> R
 
 /// serde_json appends " at line 1 column 42", which means nothing to someone editing a
 /// pipeline action's parameters.
-fn strip_position(reason: &str) -> String {
+pub(crate) fn strip_position(reason: &str) -> String {
     match reason.rfind(" at line ") {
         Some(i) => reason[..i].to_owned(),
         None => reason.to_owned(),

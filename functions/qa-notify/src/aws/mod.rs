@@ -1,0 +1,4 @@
+//! The AWS calls qa-notify makes, each mapped to plain data.
+
+pub mod pipeline;
+pub mod sns;

@@ -1,0 +1,40 @@
+//! Why a notification could not be sent, in words a person can act on.
+
+use shared::aws::AwsCallError;
+use shared::codepipeline::state_change::PipelineEventError;
+use shared::codepipeline::{FailureKind, JobFailure};
+use shared::parameters::ParameterError;
+
+use crate::settings::SettingsError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    #[error("qa-notify is misconfigured: {0}")]
+    Settings(#[from] SettingsError),
+    #[error(transparent)]
+    Event(#[from] PipelineEventError),
+    #[error(transparent)]
+    Parameters(#[from] ParameterError),
+    #[error("SNS topic {topic} does not exist (sns:Publish answered NotFound): create it, or point QA_NOTIFY_TOPIC_ARN at the right one")]
+    TopicMissing { topic: String },
+    #[error("{0}")]
+    Aws(#[from] AwsCallError),
+    /// CodePipeline's state can trail its events by a moment: failing lets EventBridge retry.
+    #[error(
+        "the approval {stage}/{action} of pipeline {pipeline} execution {execution_id} has no token in GetPipelineState yet; \
+         the invocation fails so that EventBridge delivers the event again"
+    )]
+    ApprovalNotListed { pipeline: String, stage: String, action: String, execution_id: String },
+}
+
+impl From<NotifyError> for JobFailure {
+    fn from(err: NotifyError) -> Self {
+        match err {
+            NotifyError::Aws(aws) => JobFailure::from(aws),
+            NotifyError::Settings(_) | NotifyError::Parameters(_) | NotifyError::TopicMissing { .. } => {
+                JobFailure::new(FailureKind::ConfigurationError, err.to_string())
+            }
+            NotifyError::Event(_) | NotifyError::ApprovalNotListed { .. } => JobFailure::job_failed(err.to_string()),
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! Routing: a CodePipeline job is the **deployed** action, answered through the shared
+//! runner; anything else is an EventBridge event, decided by [`trigger::decide`].
+
+use aws_config::SdkConfig;
+use lambda_runtime::LambdaEvent;
+use serde_json::{json, Value};
+use shared::codepipeline::state_change::PipelineEvent;
+use shared::codepipeline::{run_job, CodePipelineJob, JobFailure, JobOutcome, JobReporter, OutputVariables};
+use tracing::{info, warn};
+
+use crate::aws::{pipeline, sns};
+use crate::compose;
+use crate::deployed::DeployedParameters;
+use crate::error::NotifyError;
+use crate::facts::{self, ApprovalLookup};
+use crate::notice::{Notice, Release};
+use crate::render::render;
+use crate::settings::{Settings, SettingsError};
+use crate::trigger::{decide, Decision, Kind, Trigger};
+
+/// The SDK clients (built once) and the settings (or why they are unusable).
+pub struct Notifier {
+    codepipeline: aws_sdk_codepipeline::Client,
+    sns: aws_sdk_sns::Client,
+    settings: Result<Settings, SettingsError>,
+    region: String,
+}
+
+impl Notifier {
+    pub fn new(config: &SdkConfig, settings: Result<Settings, SettingsError>) -> Self {
+        let region = config.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".to_owned());
+        Self::from_clients(aws_sdk_codepipeline::Client::new(config), aws_sdk_sns::Client::new(config), settings, region)
+    }
+
+    pub fn from_clients(
+        codepipeline: aws_sdk_codepipeline::Client,
+        sns: aws_sdk_sns::Client,
+        settings: Result<Settings, SettingsError>,
+        region: String,
+    ) -> Self {
+        Notifier { codepipeline, sns, settings, region }
+    }
+
+    pub async fn handle(&self, reporter: &JobReporter, event: LambdaEvent<Value>) -> Result<Value, lambda_runtime::Error> {
+        if event.payload.get("CodePipeline.job").is_some() {
+            run_job(reporter, event, |job, _fallback| self.deployed(job)).await?;
+            return Ok(Value::Null);
+        }
+        self.on_event(&event.payload).await.map_err(|err| {
+            warn!(error = %err, "notification not sent");
+            err.into()
+        })
+    }
+
+    /// EventBridge mode: a message, or a reason to send none.
+    pub async fn on_event(&self, event: &Value) -> Result<Value, NotifyError> {
+        let settings = self.settings.as_ref().map_err(Clone::clone)?;
+        let parsed = PipelineEvent::parse(event)?;
+        let trigger = match decide(&parsed, &settings.watch) {
+            Decision::Notify(trigger) => trigger,
+            Decision::Ignore(reason) => {
+                info!(%reason, "event ignored");
+                return Ok(json!({"result": "ignored", "reason": reason}));
+            }
+        };
+        let region = trigger.region.clone().unwrap_or_else(|| self.region.clone());
+        let Some(notice) = self.notice_for(&trigger, settings, &region).await? else {
+            return Ok(json!({"result": "ignored", "reason": "the approval is no longer this execution's"}));
+        };
+        let message_id = self.publish(settings, &notice).await?;
+        Ok(json!({"result": "published", "kind": notice.kind.as_str(), "messageId": message_id}))
+    }
+
+    async fn notice_for(&self, t: &Trigger, settings: &Settings, region: &str) -> Result<Option<Notice>, NotifyError> {
+        let w = &settings.watch;
+        let state = pipeline::state(&self.codepipeline, &t.pipeline).await?;
+        let release = || pipeline::release(&self.codepipeline, &t.pipeline, &t.execution_id);
+        Ok(Some(match t.kind {
+            Kind::ReadyForQa => match facts::approval(&state, &w.approval_stage, &w.approval_action, &t.execution_id) {
+                ApprovalLookup::Waiting { token } => {
+                    let timeout =
+                        pipeline::approval_timeout_minutes(&self.codepipeline, &t.pipeline, &w.approval_stage, &w.approval_action).await?;
+                    compose::ready_for_qa(t, settings, region, release().await?, &token, timeout)
+                }
+                ApprovalLookup::NotListed => {
+                    return Err(NotifyError::ApprovalNotListed {
+                        pipeline: t.pipeline.clone(),
+                        stage: w.approval_stage.clone(),
+                        action: w.approval_action.clone(),
+                        execution_id: t.execution_id.clone(),
+                    })
+                }
+                // Stale: a newer execution waits (its own event tells QA), or it is answered already.
+                other => {
+                    info!(execution_id = %t.execution_id, lookup = ?other, "the approval is no longer waiting for this execution; nothing sent");
+                    return Ok(None);
+                }
+            },
+            Kind::ApprovalRejected => {
+                let lookup = facts::approval(&state, &w.approval_stage, &w.approval_action, &t.execution_id);
+                compose::rejected(t, settings, region, release().await?, &lookup)
+            }
+            Kind::DeploymentFailed => compose::failed(t, settings, region, release().await?, facts::failure(&state, &t.execution_id)),
+            Kind::Deployed => unreachable!("deployed is an Invoke action, never an event"),
+        }))
+    }
+
+    async fn publish(&self, settings: &Settings, notice: &Notice) -> Result<String, NotifyError> {
+        let message = render(notice);
+        let message_id = sns::publish(&self.sns, &settings.topic_arn, &message).await?;
+        info!(
+            kind = notice.kind.as_str(),
+            pipeline = %notice.pipeline,
+            execution_id = ?notice.execution_id,
+            environment = ?notice.environment,
+            release = ?notice.release.commit_id,
+            subject = %message.subject,
+            bytes = message.size_bytes(),
+            %message_id,
+            "notification published"
+        );
+        Ok(message_id)
+    }
+
+    /// Invoke mode: tell the topic the release is live, then succeed the job.
+    async fn deployed(&self, job: CodePipelineJob) -> Result<JobOutcome, JobFailure> {
+        let result: Result<JobOutcome, NotifyError> = async {
+            let settings = self.settings.as_ref().map_err(Clone::clone)?;
+            let params = DeployedParameters::parse(job.user_parameters.as_deref())?;
+            let mut release = params.release(&job.input_artifacts);
+            if let Some(execution) = &params.pipeline_execution_id {
+                // The execution knows the commit's message and URL when the parameters do not.
+                if release.message.is_none() || release.commit_id.is_none() {
+                    release = release.or(pipeline::release(&self.codepipeline, &params.pipeline, execution).await.unwrap_or_else(|err| {
+                        warn!(error = %err, "the execution's release could not be read; the message goes without it");
+                        Release::default()
+                    }));
+                }
+            }
+            let notice = compose::deployed(
+                &params.pipeline,
+                &params.stage,
+                params.pipeline_execution_id.as_deref(),
+                settings,
+                &self.region,
+                release,
+            );
+            let message_id = self.publish(settings, &notice).await?;
+            Ok(JobOutcome::Succeeded {
+                summary: format!("Told {}: {}", settings.topic_name(), crate::render::headline(&notice)),
+                output_variables: OutputVariables::from([("MessageId".to_owned(), message_id)]),
+            })
+        }
+        .await;
+        result.map_err(JobFailure::from)
+    }
+}
