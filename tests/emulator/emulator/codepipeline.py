@@ -559,7 +559,10 @@ class CodePipeline:
         states = [j.action_status() for j in jobs if not j.next_job_id]
         states += [a.status for a in approvals]
         status = "Failed" if "Failed" in states else "InProgress" if "InProgress" in states else "Succeeded"
-        revisions = {a["name"]: a for j in jobs for a in j.input_artifacts if a.get("revision")}
+        # An execution has one revision per source artifact: the first job that names it tells it.
+        revisions: dict[str, dict[str, Any]] = {}
+        for artifact in (a for j in jobs for a in j.input_artifacts if a.get("revision")):
+            revisions.setdefault(artifact["name"], artifact)
         return {
             "pipelineExecution": {
                 "pipelineName": name,
