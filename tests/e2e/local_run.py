@@ -32,6 +32,15 @@ from emulator.server import Emulator  # noqa: E402
 COMMIT = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b"
 GROUP = "web-staging"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "AKIDLOCALRUN", "AWS_SECRET_ACCESS_KEY": "local", "AWS_REGION": "us-east-1"}
+TOPIC_ARN = "arn:aws:sns:us-east-1:123456789012:releases"
+# What the template sets for qa-notify (cargo lambda watch gives every function the same variables).
+QA_NOTIFY_ENV = {
+    "QA_NOTIFY_TOPIC_ARN": TOPIC_ARN,
+    "QA_NOTIFY_PIPELINES": "release",
+    "QA_NOTIFY_ENVIRONMENT_URLS": json.dumps(
+        {"staging": "https://staging.shop.example.com", "production": "https://shop.example.com"}
+    ),
+}
 
 
 def free_port() -> int:
@@ -75,6 +84,10 @@ class Functions:
         # lifecycle-health continues long checks by invoking itself: that is this watch.
         args += ["--env-var", f"AWS_ENDPOINT_URL_LAMBDA=http://127.0.0.1:{self.port}"]
         args += ["--env-var", f"RUST_LOG={os.environ.get('RUST_LOG', 'info')}"]
+        # --env-var splits on commas, which a JSON value holds: these go through a file.
+        self.env_file = Path(tempfile.gettempdir()) / f"cargo-lambda-watch-{self.port}.env"
+        self.env_file.write_text("".join(f"{key}='{value}'\n" for key, value in QA_NOTIFY_ENV.items()))
+        args += ["--env-file", str(self.env_file)]
         for key, value in (log_env or {}).items():
             args += ["--env-var", f"{key}={value}"]
         self.log = open(Path(tempfile.gettempdir()) / f"cargo-lambda-watch-{self.port}.log", "w")
@@ -127,6 +140,7 @@ class Functions:
         except subprocess.TimeoutExpired:
             self.process.kill()
         self.log.close()
+        self.env_file.unlink(missing_ok=True)
 
 
 def seed_group(endpoint: str, desired: int = 3, hook: bool = False, name: str = GROUP) -> None:
@@ -328,6 +342,8 @@ def samples(functions: Functions, control: Control, endpoint: str) -> bool:
         ok = expected in output
         passed, failed = (passed + 1, failed) if ok else (passed, failed + 1)
         print(f"lifecycle-health/{name:<24} {'ok' if ok else 'EXPECTED ' + expected:<4} {output[-140:]}")
+    qa_passed, qa_failed = qa_notify_samples(functions, control, endpoint)
+    passed, failed = passed + qa_passed, failed + qa_failed
     # The functions ran at TRACE (SAMPLE_LOGS): the runtime's raw-event line is the leak path.
     functions.log.flush()
     log = Path(functions.log.name).read_text()
@@ -345,12 +361,150 @@ def samples(functions: Functions, control: Control, endpoint: str) -> bool:
     return failed == 0
 
 
+# In this order: the approval waits for ready-for-qa, is rejected before approval-rejected, and
+# the production job fails before deployment-failed. A value is a needle in the function's
+# output, or for a job the kind of its one answer.
+QA_NOTIFY_EXPECTED = {
+    "ready-for-qa.json": '"kind":"ready-for-qa"',
+    "other-pipeline.json": '"result":"ignored"',
+    "malformed.json": "missing field `execution-id`",
+    "approval-rejected.json": '"kind":"approval-rejected"',
+    "deployment-failed.json": '"kind":"deployment-failed"',
+    "deployed.json": "success",
+    "deployed-bad-parameters.json": "ConfigurationError",
+}
+
+
+def seed_release_pipeline(endpoint: str, control: Control) -> str:
+    """The release pipeline of the qa-notify samples, its topic (with a queue), and a staging
+    refresh of the samples' execution that succeeded. Answers the queue's URL."""
+    execution = "3a7c1e52-6b0f-4e9a-9d1c-2f5e8b7a6c41"
+    control.call(
+        "POST",
+        "/codepipeline/pipelines",
+        {
+            "name": "release",
+            "stages": [
+                {"name": "Source", "actions": [{"name": "Source", "kind": "source"}]},
+                {"name": "Staging", "actions": [{"name": "Refresh", "kind": "lambda"}]},
+                {"name": "Approval", "actions": [{"name": "QA", "kind": "approval"}]},
+                {"name": "Production", "actions": [{"name": "Refresh", "kind": "lambda"}]},
+            ],
+        },
+    )
+    kwargs = dict(
+        endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="AKIDLOCALRUN", aws_secret_access_key="local"
+    )
+    sns, sqs = boto3.client("sns", **kwargs), boto3.client("sqs", **kwargs)
+    topic = sns.create_topic(Name="releases")["TopicArn"]
+    queue = sqs.create_queue(QueueName="qa-inbox")["QueueUrl"]
+    sns.subscribe(
+        TopicArn=topic,
+        Protocol="sqs",
+        Endpoint="arn:aws:sqs:us-east-1:123456789012:qa-inbox",
+        Attributes={"RawMessageDelivery": "true"},
+    )
+    staging = control.call(
+        "POST",
+        "/codepipeline/jobs",
+        {
+            "functionName": "instance-refresh",
+            "pipelineName": "release",
+            "stageName": "Staging",
+            "actionName": "Refresh",
+            "pipelineExecutionId": execution,
+            "inputArtifacts": [
+                {
+                    "name": "SourceArtifact",
+                    "revision": COMMIT,
+                    "revisionSummary": json.dumps({"ProviderType": "GitHub", "CommitMessage": "Fix checkout totals"}),
+                }
+            ],
+        },
+    )
+    boto3.client("codepipeline", **kwargs).put_job_success_result(jobId=staging["jobId"])
+    control.call(
+        "POST",
+        "/codepipeline/approvals",
+        {"pipelineName": "release", "stageName": "Approval", "actionName": "QA", "pipelineExecutionId": execution},
+    )
+    return queue
+
+
+def qa_notify_samples(functions: Functions, control: Control, endpoint: str) -> tuple[int, int]:
+    passed = failed = 0
+    on_disk = {p.name for p in (ROOT / "events" / "qa-notify").glob("*.json")}
+    if on_disk != set(QA_NOTIFY_EXPECTED):
+        print(f"qa-notify samples and expectations differ: {sorted(on_disk ^ set(QA_NOTIFY_EXPECTED))}")
+        failed += 1
+    queue = seed_release_pipeline(endpoint, control)
+    kwargs = dict(
+        endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="AKIDLOCALRUN", aws_secret_access_key="local"
+    )
+    pipeline = boto3.client("codepipeline", **kwargs)
+    for name, expected in QA_NOTIFY_EXPECTED.items():
+        event = json.loads((ROOT / "events" / "qa-notify" / name).read_text())
+        if name == "approval-rejected.json":
+            state = pipeline.get_pipeline_state(name="release")
+            token = next(s for s in state["stageStates"] if s["stageName"] == "Approval")["actionStates"][0][
+                "latestExecution"
+            ]["token"]
+            pipeline.put_approval_result(
+                pipelineName="release",
+                stageName="Approval",
+                actionName="QA",
+                result={"summary": "Totals wrong for EUR baskets", "status": "Rejected"},
+                token=token,
+            )
+        if name == "deployment-failed.json":
+            job = control.call(
+                "POST",
+                "/codepipeline/jobs",
+                {
+                    "functionName": "instance-refresh",
+                    "pipelineName": "release",
+                    "stageName": "Production",
+                    "actionName": "Refresh",
+                    "pipelineExecutionId": event["detail"]["execution-id"],
+                },
+            )
+            pipeline.put_job_failure_result(
+                jobId=job["jobId"],
+                failureDetails={"type": "JobFailed", "message": "instance refresh rolled back: Alarm 5xx is in ALARM"},
+            )
+        if "CodePipeline.job" in event:
+            job_id = control.call("POST", "/codepipeline/jobs", {"event": event})["jobId"]
+            invoked = functions.invoke("qa-notify", event)
+            result = control.call("GET", f"/codepipeline/jobs/{job_id}")["result"] or {}
+            outcome = result.get("failureDetails", {}).get("type") or result.get("kind") or "NO ANSWER"
+            text = result.get("failureDetails", {}).get("message") or result.get("executionDetails", {}).get(
+                "summary", ""
+            )
+            ok = outcome == expected
+        else:
+            invoked = functions.invoke("qa-notify", event)
+            text = (invoked.stdout + invoked.stderr).replace(" ", "").replace("\n", " ")
+            ok = expected.replace(" ", "") in text
+            text = (invoked.stdout or invoked.stderr).strip().replace("\n", " ")
+        passed, failed = (passed + 1, failed) if ok else (passed, failed + 1)
+        print(f"qa-notify/{name:<30} {'ok' if ok else 'EXPECTED ' + expected:<4} {text[-140:]}")
+    received = boto3.client("sqs", **kwargs).receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+    kinds = sorted(json.loads(m["Body"])["kind"] for m in received)
+    expected_kinds = ["approval-rejected", "deployed", "deployment-failed", "ready-for-qa"]
+    ok = kinds == expected_kinds
+    passed, failed = (passed + 1, failed) if ok else (passed, failed + 1)
+    print(f"qa-notify: the subscribed queue received {kinds}" + ("" if ok else f", EXPECTED {expected_kinds}"))
+    return passed, failed
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("flow", choices=["deploy", "samples"])
     args = parser.parse_args()
     subprocess.run(
-        ["cargo", "build", "--locked", "-p", "instance-refresh", "-p", "lifecycle-health"], cwd=ROOT, check=True
+        ["cargo", "build", "--locked", "-p", "instance-refresh", "-p", "lifecycle-health", "-p", "qa-notify"],
+        cwd=ROOT,
+        check=True,
     )
     with Emulator(realtime=True) as emulator:
         print(f"emulator: {emulator.endpoint}")
