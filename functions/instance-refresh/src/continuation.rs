@@ -81,6 +81,16 @@ mod tests {
     }
 
     #[test]
+    fn a_token_of_exactly_codepipelines_2048_characters_is_kept_and_one_more_refused() {
+        let mut t = tracked();
+        let base = t.to_token().unwrap().chars().count();
+        t.release_id.push_str(&"x".repeat(MAX_CONTINUATION_TOKEN_CHARS - base));
+        assert_eq!(t.to_token().unwrap().chars().count(), MAX_CONTINUATION_TOKEN_CHARS);
+        t.release_id.push('x');
+        assert_eq!(t.to_token(), Err(ContinuationError::TooLong(MAX_CONTINUATION_TOKEN_CHARS + 1)));
+    }
+
+    #[test]
     fn a_foreign_token_is_unreadable() {
         assert!(matches!(TrackedRefresh::from_token("opaque"), Err(ContinuationError::Unreadable(_))));
         let mut t = tracked();
