@@ -11,7 +11,7 @@ from typing import Any
 
 from moto.core import DEFAULT_ACCOUNT_ID
 
-from . import health
+from . import cloudwatch_cbor, health
 from .events import Rule
 from .protocol import (
     AwsError,
@@ -73,9 +73,14 @@ class Router:
         region = region or "us-east-1"
         target = headers.get("x-amz-target")
         flat: dict[str, str] = {}
-        if target:
+        params: dict[str, Any] = {}
+        # CloudWatch over Smithy RPC v2 CBOR (aws-sdk-cloudwatch >= 1.100): the operation is in the path.
+        rpc = cloudwatch_cbor.rpc_operation(environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "GET"))
+        if rpc is not None:
+            service, operation = service or cloudwatch_cbor.SIGNING_NAME, rpc
+        elif target:
             operation = target.split(".")[-1]
-            params: dict[str, Any] = json.loads(body or b"{}")
+            params = json.loads(body or b"{}")
         else:
             flat = query_params(body, environ.get("QUERY_STRING", ""))
             operation = flat.get("Action")
@@ -84,10 +89,20 @@ class Router:
         if delay:
             time.sleep(delay)
         if fault is not None:
-            return self.error(service, bool(target), fault)
+            if rpc is not None:
+                return cloudwatch_cbor.cbor_error(fault, rpc)
+            return self.error(service, bool(target), fault, operation)
         account = DEFAULT_ACCOUNT_ID
         with self.world.lock:
             self.world.tick()
+            cloudwatch = self.world.cloudwatch
+            if rpc is not None:
+                return cloudwatch.answer_cbor(rpc, body, account, region, environ, self.call_moto)
+            if service == cloudwatch_cbor.SIGNING_NAME and operation in cloudwatch_cbor.OWN_OPERATIONS:
+                if target:
+                    return cloudwatch.answer_json(operation, params, account, region, environ, self.call_moto)
+                # awsQuery: moto answers; the alarm is then stamped with the emulator's clock and recorded.
+                return cloudwatch.observe(operation, params, account, region, lambda: self.call_moto(environ))
             try:
                 if service == "autoscaling" and operation in self.autoscaling_ops:
                     return query_response(operation, self.autoscaling_ops[operation](account, region, params))
@@ -137,7 +152,9 @@ class Router:
         return None
 
     @staticmethod
-    def error(service: str | None, json_protocol: bool, err: AwsError) -> Response:
+    def error(service: str | None, json_protocol: bool, err: AwsError, operation: str | None = None) -> Response:
+        if json_protocol and service == cloudwatch_cbor.SIGNING_NAME:
+            return cloudwatch_cbor.json_error(err, operation)  # awsJson 1.0 with the awsQuery code header
         if json_protocol:
             return json_error(err)
         if service == "ec2":

@@ -10,6 +10,7 @@ from moto.moto_api import _internal as moto_api
 from . import ec2_patches, health
 from .autoscaling import ACTIVE, AutoScaling
 from .clock import Clock
+from .cloudwatch_cbor import CloudWatch
 from .codepipeline import CodePipeline
 from .events import EventBus
 from .faults import Faults
@@ -26,6 +27,7 @@ class World:
         self.autoscaling = AutoScaling(self)
         self.codepipeline = CodePipeline(self)
         self.sns = Sns(self)
+        self.cloudwatch = CloudWatch(self)
         self.abandoned: dict[str, str] = {}
 
     def reset(self) -> None:
@@ -37,6 +39,7 @@ class World:
             self.autoscaling.reset()
             self.codepipeline.reset()
             self.sns.reset()
+            self.cloudwatch.reset()
             self.abandoned.clear()
             ec2_patches.reset()
             health.reset()
