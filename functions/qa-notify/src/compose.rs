@@ -129,6 +129,12 @@ mod tests {
         };
         let r = rejected(&trigger(Kind::ApprovalRejected), &settings(), "eu-west-1", Release::default(), &expired).rejection.unwrap();
         assert!(r.expired && r.summary.as_deref() == Some("The approval request expired"));
+        let answered_with_an_error =
+            ApprovalLookup::Answered { status: "Failed".into(), summary: None, by: Some("qa-anna".into()), error: Some("e".into()) };
+        let r = rejected(&trigger(Kind::ApprovalRejected), &settings(), "eu-west-1", Release::default(), &answered_with_an_error)
+            .rejection
+            .unwrap();
+        assert!(!r.expired, "someone answered it: not an expiry");
         let unknown = rejected(&trigger(Kind::ApprovalRejected), &settings(), "eu-west-1", Release::default(), &ApprovalLookup::NotListed);
         assert_eq!(unknown.rejection.unwrap(), Rejection { by: None, summary: None, expired: false });
     }

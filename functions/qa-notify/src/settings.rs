@@ -99,6 +99,8 @@ mod tests {
         assert_eq!(settings(&[("QA_NOTIFY_TOPIC_ARN", "  ")]), Err(SettingsError::MissingTopic));
         assert!(matches!(settings(&[("QA_NOTIFY_TOPIC_ARN", "releases")]), Err(SettingsError::BadTopic(_))));
         assert!(matches!(settings(&[("QA_NOTIFY_TOPIC_ARN", "arn:aws:sqs:eu-west-1:1:q")]), Err(SettingsError::BadTopic(_))));
+        assert!(matches!(settings(&[("QA_NOTIFY_TOPIC_ARN", "arn:aws:sns:eu-west-1:1")]), Err(SettingsError::BadTopic(_))), "five parts");
+        assert!(matches!(settings(&[("QA_NOTIFY_TOPIC_ARN", "urn:aws:sns:eu-west-1:1:t")]), Err(SettingsError::BadTopic(_))), "not an ARN");
     }
 
     #[test]

@@ -105,7 +105,13 @@ fn a_rejection_says_who_and_why_in_every_human_format() {
     let chatbot: Value = serde_json::from_str(body(&m, "https")).unwrap();
     assert!(chatbot["content"]["description"].as_str().unwrap().starts_with("*Reason:* Totals wrong for EUR baskets"));
     n.rejection = Some(Rejection { by: None, summary: None, expired: true });
-    assert_eq!(render(&n).subject, "QA approval expired release staging 9f86d08");
+    let expired = render(&n);
+    assert_eq!(expired.subject, "QA approval expired release staging 9f86d08");
+    assert!(
+        body(&expired, "default").starts_with("The QA approval of release 9f86d08 (release) expired without an answer"),
+        "{}",
+        body(&expired, "default")
+    );
 }
 
 #[test]
@@ -135,6 +141,18 @@ fn a_300_kb_multibyte_commit_message_is_trimmed_to_fit_262144_bytes_never_refuse
     assert!(body(&m, "email").contains("[trimmed to fit SNS's size limit]"));
     let document: Value = serde_json::from_str(body(&m, "sqs")).unwrap();
     assert!(document["release"]["commitMessage"].as_str().unwrap().starts_with("Überarbeitung der Preisberechnung"));
+}
+
+#[test]
+fn only_what_must_be_trimmed_is_trimmed() {
+    let mut n = ready_for_qa();
+    n.kind = Kind::DeploymentFailed;
+    n.failure = Some(Failure { stage: "Staging".into(), action: None, summary: Some("Alarm 5xx is in ALARM state.".into()) });
+    n.release.message = Some("ü".repeat(200_000));
+    let m = render(&n);
+    assert!(m.size_bytes() <= MAX_MESSAGE_BYTES);
+    let document: Value = serde_json::from_str(body(&m, "sqs")).unwrap();
+    assert_eq!(document["failure"]["summary"], "Alarm 5xx is in ALARM state.", "the commit message made room; the error stays whole");
 }
 
 #[test]
