@@ -4,11 +4,13 @@
 //!   it, and the runner that guarantees every job gets an answer (DESIGN.md invariant 1).
 //! - [`parameters`]: typed `UserParameters` parsing with errors that name the field.
 //! - [`aws`]: AWS config loaded once, and AWS call failures turned into messages a person can act on.
+//! - [`release`]: how a release is tagged on AWS resources.
 //! - [`telemetry`]: the one tracing setup.
 
 pub mod aws;
 pub mod codepipeline;
 pub mod parameters;
+pub mod release;
 pub mod telemetry;
 #[doc(hidden)]
 pub mod testing;

@@ -3,7 +3,7 @@
 use shared::codepipeline::InputArtifact;
 
 /// Tag keys the release is recorded under, on every instance the new version launches.
-pub const RELEASE_TAG: &str = "deploy:release";
+pub use shared::release::RELEASE_TAG;
 pub const ARTIFACT_TAG: &str = "deploy:artifact";
 pub const STAGE_TAG: &str = "deploy:stage";
 const OUR_TAGS: [&str; 3] = [RELEASE_TAG, ARTIFACT_TAG, STAGE_TAG];

@@ -1,10 +1,10 @@
 //! From a trigger and the facts gathered for it to the [`Notice`] every format renders.
 
-use crate::facts::ApprovalLookup;
 use crate::links;
 use crate::notice::{expiry, ApprovalRequest, Failure, Notice, Rejection, Release};
 use crate::settings::Settings;
 use crate::trigger::{Kind, Trigger};
+use shared::codepipeline::pipeline_state::ApprovalLookup;
 
 /// CodePipeline's default for a manual approval without `timeoutInMinutes`: 7 days.
 pub const DEFAULT_APPROVAL_TIMEOUT_MINUTES: i64 = 7 * 24 * 60;

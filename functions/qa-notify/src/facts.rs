@@ -1,70 +1,8 @@
-//! Reading the facts a message needs out of CodePipeline's state, as plain functions.
+//! The failed stage and action of an execution, read out of CodePipeline's state.
+
+use shared::codepipeline::pipeline_state::PipelineState;
 
 use crate::notice::Failure;
-
-/// `GetPipelineState`, reduced to what qa-notify reads.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PipelineState {
-    pub stages: Vec<StageState>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct StageState {
-    pub name: String,
-    /// The execution the stage last ran (`latestExecution.pipelineExecutionId`).
-    pub execution_id: Option<String>,
-    pub status: Option<String>,
-    pub actions: Vec<ActionState>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ActionState {
-    pub name: String,
-    pub status: Option<String>,
-    /// A waiting manual approval's token.
-    pub token: Option<String>,
-    pub summary: Option<String>,
-    pub updated_by: Option<String>,
-    pub error_message: Option<String>,
-}
-
-/// Where a manual approval of one execution stands.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ApprovalLookup {
-    Waiting {
-        token: String,
-    },
-    Answered {
-        status: String,
-        summary: Option<String>,
-        by: Option<String>,
-        error: Option<String>,
-    },
-    /// The stage has moved on to another execution: this one's approval is stale.
-    Superseded {
-        current: Option<String>,
-    },
-    /// The stage runs this execution but the approval shows no token yet.
-    NotListed,
-}
-
-pub fn approval(state: &PipelineState, stage: &str, action: &str, execution_id: &str) -> ApprovalLookup {
-    let Some(stage) = state.stages.iter().find(|s| s.name == stage) else { return ApprovalLookup::NotListed };
-    if stage.execution_id.as_deref() != Some(execution_id) {
-        return ApprovalLookup::Superseded { current: stage.execution_id.clone() };
-    }
-    let Some(action) = stage.actions.iter().find(|a| a.name == action) else { return ApprovalLookup::NotListed };
-    match (action.status.as_deref(), &action.token) {
-        (Some("InProgress"), Some(token)) => ApprovalLookup::Waiting { token: token.clone() },
-        (Some(status @ ("Succeeded" | "Failed" | "Abandoned")), _) => ApprovalLookup::Answered {
-            status: status.to_owned(),
-            summary: action.summary.clone(),
-            by: action.updated_by.clone(),
-            error: action.error_message.clone(),
-        },
-        _ => ApprovalLookup::NotListed,
-    }
-}
 
 /// The stage and action that failed `execution_id`, with what they said.
 pub fn failure(state: &PipelineState, execution_id: &str) -> Option<Failure> {
@@ -80,6 +18,7 @@ pub fn failure(state: &PipelineState, execution_id: &str) -> Option<Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shared::codepipeline::pipeline_state::{ActionState, StageState};
 
     fn state(execution: &str, status: &str, token: Option<&str>) -> PipelineState {
         PipelineState {
@@ -105,36 +44,6 @@ mod tests {
                 },
             ],
         }
-    }
-
-    #[test]
-    fn a_waiting_approval_of_this_execution_gives_its_token() {
-        assert_eq!(
-            approval(&state("x-1", "InProgress", Some("t-1")), "Approval", "QA", "x-1"),
-            ApprovalLookup::Waiting { token: "t-1".into() }
-        );
-    }
-
-    #[test]
-    fn an_approval_the_stage_has_moved_past_is_superseded() {
-        let lookup = approval(&state("x-2", "InProgress", Some("t-2")), "Approval", "QA", "x-1");
-        assert_eq!(lookup, ApprovalLookup::Superseded { current: Some("x-2".into()) }, "never hand out another execution's token");
-    }
-
-    #[test]
-    fn an_answered_approval_says_who_and_why() {
-        let ApprovalLookup::Answered { status, summary, by, .. } = approval(&state("x-1", "Failed", None), "Approval", "QA", "x-1") else {
-            panic!()
-        };
-        assert_eq!((status.as_str(), summary.as_deref()), ("Failed", Some("staging looks wrong")));
-        assert_eq!(by.as_deref(), Some("arn:aws:iam::123456789012:user/qa-anna"));
-    }
-
-    #[test]
-    fn no_token_yet_or_no_such_stage_or_action_is_not_listed() {
-        assert_eq!(approval(&state("x-1", "InProgress", None), "Approval", "QA", "x-1"), ApprovalLookup::NotListed);
-        assert_eq!(approval(&state("x-1", "InProgress", Some("t")), "Nope", "QA", "x-1"), ApprovalLookup::NotListed);
-        assert_eq!(approval(&state("x-1", "InProgress", Some("t")), "Approval", "Nope", "x-1"), ApprovalLookup::NotListed);
     }
 
     #[test]

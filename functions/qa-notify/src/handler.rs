@@ -12,11 +12,12 @@ use crate::aws::{pipeline, sns};
 use crate::compose;
 use crate::deployed::DeployedParameters;
 use crate::error::NotifyError;
-use crate::facts::{self, ApprovalLookup};
+use crate::facts;
 use crate::notice::{Notice, Release};
 use crate::render::render;
 use crate::settings::{Settings, SettingsError};
 use crate::trigger::{decide, Decision, Kind, Trigger};
+use shared::codepipeline::pipeline_state::{self, ApprovalLookup};
 
 /// The SDK clients (built once) and the settings (or why they are unusable).
 pub struct Notifier {
@@ -73,10 +74,10 @@ impl Notifier {
 
     async fn notice_for(&self, t: &Trigger, settings: &Settings, region: &str) -> Result<Option<Notice>, NotifyError> {
         let w = &settings.watch;
-        let state = pipeline::state(&self.codepipeline, &t.pipeline).await?;
+        let state = pipeline_state::read(&self.codepipeline, &t.pipeline).await?;
         let release = || pipeline::release(&self.codepipeline, &t.pipeline, &t.execution_id);
         Ok(Some(match t.kind {
-            Kind::ReadyForQa => match facts::approval(&state, &w.approval_stage, &w.approval_action, &t.execution_id) {
+            Kind::ReadyForQa => match pipeline_state::approval(&state, &w.approval_stage, &w.approval_action, &t.execution_id) {
                 ApprovalLookup::Waiting { token } => {
                     let timeout =
                         pipeline::approval_timeout_minutes(&self.codepipeline, &t.pipeline, &w.approval_stage, &w.approval_action).await?;
@@ -97,7 +98,7 @@ impl Notifier {
                 }
             },
             Kind::ApprovalRejected => {
-                let lookup = facts::approval(&state, &w.approval_stage, &w.approval_action, &t.execution_id);
+                let lookup = pipeline_state::approval(&state, &w.approval_stage, &w.approval_action, &t.execution_id);
                 compose::rejected(t, settings, region, release().await?, &lookup)
             }
             Kind::DeploymentFailed => compose::failed(t, settings, region, release().await?, facts::failure(&state, &t.execution_id)),

@@ -4,6 +4,7 @@
 
 mod event;
 mod outcome;
+pub mod pipeline_state;
 mod reporter;
 mod runner;
 pub mod state_change;
