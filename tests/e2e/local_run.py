@@ -31,6 +31,7 @@ from emulator.server import Emulator  # noqa: E402
 
 COMMIT = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b"
 GROUP = "web-staging"
+FUNCTIONS = ("instance-refresh", "lifecycle-health", "qa-notify", "approval-gate")
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "AKIDLOCALRUN", "AWS_SECRET_ACCESS_KEY": "local", "AWS_REGION": "us-east-1"}
 TOPIC_ARN = "arn:aws:sns:us-east-1:123456789012:releases"
 # What the template sets for qa-notify (cargo lambda watch gives every function the same variables).
@@ -40,6 +41,10 @@ QA_NOTIFY_ENV = {
     "QA_NOTIFY_ENVIRONMENT_URLS": json.dumps(
         {"staging": "https://staging.shop.example.com", "production": "https://shop.example.com"}
     ),
+    # approval-gate: the staging group the samples seed, and an alarm nobody created.
+    "GATE_PIPELINES": "release",
+    "GATE_STAGING_GROUP": GROUP,
+    "GATE_ALARMS": "web-staging-5xx",
 }
 
 
@@ -343,7 +348,8 @@ def samples(functions: Functions, control: Control, endpoint: str) -> bool:
         passed, failed = (passed + 1, failed) if ok else (passed, failed + 1)
         print(f"lifecycle-health/{name:<24} {'ok' if ok else 'EXPECTED ' + expected:<4} {output[-140:]}")
     qa_passed, qa_failed = qa_notify_samples(functions, control, endpoint)
-    passed, failed = passed + qa_passed, failed + qa_failed
+    gate_passed, gate_failed = approval_gate_samples(functions, control)
+    passed, failed = passed + qa_passed + gate_passed, failed + qa_failed + gate_failed
     # The functions ran at TRACE (SAMPLE_LOGS): the runtime's raw-event line is the leak path.
     functions.log.flush()
     log = Path(functions.log.name).read_text()
@@ -497,12 +503,66 @@ def qa_notify_samples(functions: Functions, control: Control, endpoint: str) -> 
     return passed, failed
 
 
+# After the qa-notify samples: the release pipeline exists and its QA approval was rejected;
+# a new approval of the same execution waits for approval-gate. The staging group is mid-
+# refresh (start.json) and the alarm does not exist: the gate must reject, saying both.
+APPROVAL_GATE_EXPECTED = {
+    "approval-started.json": '"result":"rejected"',
+    "approval-succeeded.json": '"result":"ignored"',
+    "other-action.json": '"result":"ignored"',
+    "malformed.json": "detail.state",
+    "production-check.json": "JobFailed",
+    "production-check-bad-zone.json": "ConfigurationError",
+}
+
+
+def approval_gate_samples(functions: Functions, control: Control) -> tuple[int, int]:
+    passed = failed = 0
+    on_disk = {p.name for p in (ROOT / "events" / "approval-gate").glob("*.json")}
+    if on_disk != set(APPROVAL_GATE_EXPECTED):
+        print(f"approval-gate samples and expectations differ: {sorted(on_disk ^ set(APPROVAL_GATE_EXPECTED))}")
+        failed += 1
+    control.call(
+        "POST",
+        "/codepipeline/approvals",
+        {
+            "pipelineName": "release",
+            "stageName": "Approval",
+            "actionName": "QA",
+            "pipelineExecutionId": "3a7c1e52-6b0f-4e9a-9d1c-2f5e8b7a6c41",
+        },
+    )
+    for name, expected in APPROVAL_GATE_EXPECTED.items():
+        event = json.loads((ROOT / "events" / "approval-gate" / name).read_text())
+        if "CodePipeline.job" in event:
+            job_id = control.call("POST", "/codepipeline/jobs", {"event": event})["jobId"]
+            functions.invoke("approval-gate", event)
+            result = control.call("GET", f"/codepipeline/jobs/{job_id}")["result"] or {}
+            outcome = result.get("failureDetails", {}).get("type") or result.get("kind") or "NO ANSWER"
+            text = result.get("failureDetails", {}).get("message") or result.get("executionDetails", {}).get(
+                "summary", ""
+            )
+            ok = outcome == expected
+        else:
+            invoked = functions.invoke("approval-gate", event)
+            text = (invoked.stdout + invoked.stderr).replace(" ", "").replace("\n", " ")
+            ok = expected.replace(" ", "") in text
+            text = (invoked.stdout or invoked.stderr).strip().replace("\n", " ")
+        passed, failed = (passed + 1, failed) if ok else (passed, failed + 1)
+        print(f"approval-gate/{name:<32} {'ok' if ok else 'EXPECTED ' + expected:<4} {text[-160:]}")
+    latest = control.call("GET", "/codepipeline/approvals")[-1]
+    ok = latest["status"] == "Failed" and (latest["summary"] or "").startswith("approval-gate rejected:")
+    passed, failed = (passed + 1, failed) if ok else (passed, failed + 1)
+    print(f"approval-gate: the approval was answered {latest['status']}: {latest['summary']}")
+    return passed, failed
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("flow", choices=["deploy", "samples"])
     args = parser.parse_args()
     subprocess.run(
-        ["cargo", "build", "--locked", "-p", "instance-refresh", "-p", "lifecycle-health", "-p", "qa-notify"],
+        ["cargo", "build", "--locked", *[a for f in FUNCTIONS for a in ("-p", f)]],
         cwd=ROOT,
         check=True,
     )
