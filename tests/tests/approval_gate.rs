@@ -190,6 +190,14 @@ async fn a_healthy_staging_on_this_release_leaves_the_approval_to_qa() {
         .collect();
     assert_eq!(checks, [("staging refresh".to_owned(), true), ("staging fleet".to_owned(), true), ("alarms".to_owned(), true)], "{out}");
     assert_eq!(world.approvals()[0]["status"], "InProgress", "QA still decides");
+
+    // A pipeline that lets the gate approve on its own (no QA): the same checks approve it.
+    let auto = [STAGING, &[("GATE_AUTO_APPROVE", "true")]].concat();
+    let out = world.gate(&auto).on_event(&world.started_event(EXECUTION)).await.unwrap();
+    assert_eq!(out["result"], "approved", "{out}");
+    let approval = &world.approvals()[0];
+    assert_eq!(approval["status"], "Succeeded");
+    assert!(approval["summary"].as_str().unwrap().starts_with("approval-gate: every check passed: staging refresh: refresh "), "{approval}");
 }
 
 #[tokio::test]
