@@ -197,7 +197,10 @@ async fn a_healthy_staging_on_this_release_leaves_the_approval_to_qa() {
     assert_eq!(out["result"], "approved", "{out}");
     let approval = &world.approvals()[0];
     assert_eq!(approval["status"], "Succeeded");
-    assert!(approval["summary"].as_str().unwrap().starts_with("approval-gate: every check passed: staging refresh: refresh "), "{approval}");
+    assert!(
+        approval["summary"].as_str().unwrap().starts_with("approval-gate: every check passed: staging refresh: refresh "),
+        "{approval}"
+    );
 }
 
 #[tokio::test]
