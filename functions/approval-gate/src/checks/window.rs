@@ -193,7 +193,7 @@ impl Window {
     /// The first instant from `now` at which the window is open, if one comes within a year.
     pub fn next_opening(&self, now: Timestamp) -> Option<Timestamp> {
         let today = now.to_zoned_datetime(self.zone.clone()).date();
-        let mut candidates: Vec<Timestamp> = self.freezes.iter().map(|f| self.instant(f.to)).filter(|t| *t > now).collect();
+        let mut candidates: Vec<Timestamp> = self.freezes.iter().map(|f| self.instant(f.to)).collect();
         let mut day = today.yesterday().ok()?;
         for _ in 0..LOOKAHEAD_DAYS {
             for w in self.weekly.iter().filter(|w| w.days.contains(&day.weekday())) {
@@ -344,6 +344,17 @@ mod tests {
             freezes: vec![FreezeSpec { from: "2026-12-02T00:00".into(), to: "2026-12-01T00:00".into(), reason: None }],
         };
         assert_eq!(bad.build().unwrap_err(), WindowError::EmptyFreeze(0));
+    }
+
+    #[test]
+    fn every_day_is_read_by_its_name_or_its_first_three_letters() {
+        let names = ["Mon", "tuesday", "WED", "Thursday", "fri", "Saturday", "sun"];
+        let days: Vec<Weekday> = names.iter().map(|n| weekday(n).unwrap()).collect();
+        use Weekday::*;
+        assert_eq!(days, [Monday, Tuesday, Wednesday, Thursday, Friday, Saturday, Sunday]);
+        assert_eq!(weekday("Mo"), None);
+        let weekend = window("UTC", &[(&["Sat", "Sun"], "10:00", "12:00")], &[]);
+        assert!(open(&weekend, "2026-11-28T11:00:00Z") && open(&weekend, "2026-11-29T11:00:00Z"));
     }
 
     #[test]
