@@ -367,6 +367,22 @@ def samples(functions: Functions, control: Control, endpoint: str) -> bool:
     return failed == 0
 
 
+def run_sample(functions: Functions, control: Control, function: str, event: dict[str, Any], expected: str):
+    """Invokes `function` with a sample. A job event is registered first and judged by the kind
+    of its one answer; any other event by a needle in the function's output (spaces ignored)."""
+    if "CodePipeline.job" in event:
+        job_id = control.call("POST", "/codepipeline/jobs", {"event": event})["jobId"]
+        functions.invoke(function, event)
+        result = control.call("GET", f"/codepipeline/jobs/{job_id}")["result"] or {}
+        outcome = result.get("failureDetails", {}).get("type") or result.get("kind") or "NO ANSWER"
+        text = result.get("failureDetails", {}).get("message") or result.get("executionDetails", {}).get("summary", "")
+        return outcome == expected, text
+    invoked = functions.invoke(function, event)
+    output = invoked.stdout + invoked.stderr
+    ok = expected.replace(" ", "") in output.replace(" ", "").replace("\n", " ")
+    return ok, (invoked.stdout or invoked.stderr).strip().replace("\n", " ")
+
+
 # In this order: the approval waits for ready-for-qa, is rejected before approval-rejected, and
 # the production job fails before deployment-failed. A value is a needle in the function's
 # output, or for a job the kind of its one answer.
@@ -478,20 +494,7 @@ def qa_notify_samples(functions: Functions, control: Control, endpoint: str) -> 
                 jobId=job["jobId"],
                 failureDetails={"type": "JobFailed", "message": "instance refresh rolled back: Alarm 5xx is in ALARM"},
             )
-        if "CodePipeline.job" in event:
-            job_id = control.call("POST", "/codepipeline/jobs", {"event": event})["jobId"]
-            invoked = functions.invoke("qa-notify", event)
-            result = control.call("GET", f"/codepipeline/jobs/{job_id}")["result"] or {}
-            outcome = result.get("failureDetails", {}).get("type") or result.get("kind") or "NO ANSWER"
-            text = result.get("failureDetails", {}).get("message") or result.get("executionDetails", {}).get(
-                "summary", ""
-            )
-            ok = outcome == expected
-        else:
-            invoked = functions.invoke("qa-notify", event)
-            text = (invoked.stdout + invoked.stderr).replace(" ", "").replace("\n", " ")
-            ok = expected.replace(" ", "") in text
-            text = (invoked.stdout or invoked.stderr).strip().replace("\n", " ")
+        ok, text = run_sample(functions, control, "qa-notify", event, expected)
         passed, failed = (passed + 1, failed) if ok else (passed, failed + 1)
         print(f"qa-notify/{name:<30} {'ok' if ok else 'EXPECTED ' + expected:<4} {text[-140:]}")
     received = boto3.client("sqs", **kwargs).receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
@@ -534,20 +537,7 @@ def approval_gate_samples(functions: Functions, control: Control) -> tuple[int, 
     )
     for name, expected in APPROVAL_GATE_EXPECTED.items():
         event = json.loads((ROOT / "events" / "approval-gate" / name).read_text())
-        if "CodePipeline.job" in event:
-            job_id = control.call("POST", "/codepipeline/jobs", {"event": event})["jobId"]
-            functions.invoke("approval-gate", event)
-            result = control.call("GET", f"/codepipeline/jobs/{job_id}")["result"] or {}
-            outcome = result.get("failureDetails", {}).get("type") or result.get("kind") or "NO ANSWER"
-            text = result.get("failureDetails", {}).get("message") or result.get("executionDetails", {}).get(
-                "summary", ""
-            )
-            ok = outcome == expected
-        else:
-            invoked = functions.invoke("approval-gate", event)
-            text = (invoked.stdout + invoked.stderr).replace(" ", "").replace("\n", " ")
-            ok = expected.replace(" ", "") in text
-            text = (invoked.stdout or invoked.stderr).strip().replace("\n", " ")
+        ok, text = run_sample(functions, control, "approval-gate", event, expected)
         passed, failed = (passed + 1, failed) if ok else (passed, failed + 1)
         print(f"approval-gate/{name:<32} {'ok' if ok else 'EXPECTED ' + expected:<4} {text[-160:]}")
     latest = control.call("GET", "/codepipeline/approvals")[-1]
