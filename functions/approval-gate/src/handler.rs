@@ -92,7 +92,7 @@ impl Gate {
             }
             other => return Ok(ignored(&format!("the approval of execution {} is no longer waiting ({other:?})", d.execution_id))),
         };
-        let release = pipeline_state::execution_revision(&self.codepipeline, &d.pipeline, &d.execution_id).await?;
+        let release = pipeline_state::execution_revision(&self.codepipeline, &d.pipeline, &d.execution_id).await?.and_then(|r| r.id);
         let checks = self.run_checks(&settings.checks, release.as_deref()).await?;
         let verdict = decide(checks, settings.checks.window.as_ref(), (self.clock)(), Mode::Approval);
         let approval = Approval { pipeline: &d.pipeline, stage: &d.stage, action: &d.action, token: &token };
@@ -151,7 +151,7 @@ impl Gate {
             let mut release = params.release.commit_id.clone().or_else(|| job.input_artifacts.iter().find_map(|a| a.revision.clone()));
             if release.is_none() {
                 if let Some(execution) = &params.pipeline_execution_id {
-                    release = pipeline_state::execution_revision(&self.codepipeline, &params.pipeline, execution).await?;
+                    release = pipeline_state::execution_revision(&self.codepipeline, &params.pipeline, execution).await?.and_then(|r| r.id);
                 }
             }
             let checks = self.run_checks(&checks_settings, release.as_deref()).await?;

@@ -100,8 +100,17 @@ pub async fn read(client: &Client, pipeline: &str) -> Result<PipelineState, AwsC
     Ok(PipelineState { stages })
 }
 
-/// The source revision (commit id) an execution carries: its first artifact revision.
-pub async fn execution_revision(client: &Client, pipeline: &str, execution_id: &str) -> Result<Option<String>, AwsCallError> {
+/// An execution's source revision: for Git sources the commit id, and for CodeConnections a
+/// JSON `summary` with the commit message.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Revision {
+    pub id: Option<String>,
+    pub summary: Option<String>,
+    pub url: Option<String>,
+}
+
+/// The revision an execution carries: its first artifact revision.
+pub async fn execution_revision(client: &Client, pipeline: &str, execution_id: &str) -> Result<Option<Revision>, AwsCallError> {
     let out = client
         .get_pipeline_execution()
         .pipeline_name(pipeline)
@@ -109,7 +118,11 @@ pub async fn execution_revision(client: &Client, pipeline: &str, execution_id: &
         .send()
         .await
         .map_err(|e| AwsCallError::from_sdk("codepipeline:GetPipelineExecution", e))?;
-    Ok(out.pipeline_execution().and_then(|e| e.artifact_revisions().first()).and_then(|r| r.revision_id()).map(str::to_owned))
+    Ok(out.pipeline_execution().and_then(|e| e.artifact_revisions().first()).map(|r| Revision {
+        id: r.revision_id().map(str::to_owned),
+        summary: r.revision_summary().map(str::to_owned),
+        url: r.revision_url().map(str::to_owned),
+    }))
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 use aws_sdk_codepipeline::Client;
 use shared::aws::AwsCallError;
+use shared::codepipeline::pipeline_state::execution_revision;
 
 use crate::notice::Release;
 
@@ -17,16 +18,8 @@ pub async fn approval_timeout_minutes(client: &Client, pipeline: &str, stage: &s
 
 /// The release an execution carries: its first artifact revision.
 pub async fn release(client: &Client, pipeline: &str, execution_id: &str) -> Result<Release, AwsCallError> {
-    let out = client
-        .get_pipeline_execution()
-        .pipeline_name(pipeline)
-        .pipeline_execution_id(execution_id)
-        .send()
-        .await
-        .map_err(|e| AwsCallError::from_sdk("codepipeline:GetPipelineExecution", e))?;
-    let revision = out.pipeline_execution().and_then(|e| e.artifact_revisions().first());
-    Ok(match revision {
-        Some(r) => Release::from_revision(r.revision_id(), r.revision_summary(), r.revision_url()),
+    Ok(match execution_revision(client, pipeline, execution_id).await? {
+        Some(r) => Release::from_revision(r.id.as_deref(), r.summary.as_deref(), r.url.as_deref()),
         None => Release::default(),
     })
 }
