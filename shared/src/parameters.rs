@@ -48,6 +48,26 @@ pub fn parse<T: DeserializeOwned>(raw: Option<&str>, example: &'static str) -> R
     })
 }
 
+/// `value` must not still hold a `#{Namespace.Name}`: CodePipeline leaves a variable it cannot
+/// resolve (a wrong namespace or name) as written.
+pub fn resolved(field: &str, value: &str) -> Result<(), ParameterError> {
+    if value.contains("#{") {
+        return Err(ParameterError::field(
+            field,
+            format!("`{value}` holds a CodePipeline variable that was not resolved; check its namespace and name"),
+        ));
+    }
+    Ok(())
+}
+
+/// `value` must be neither blank nor an unresolved variable.
+pub fn filled(field: &str, value: &str) -> Result<(), ParameterError> {
+    if value.trim().is_empty() {
+        return Err(ParameterError::field(field, "must not be empty"));
+    }
+    resolved(field, value)
+}
+
 /// serde_json appends " at line 1 column 42", which means nothing to someone editing a
 /// pipeline action's parameters.
 pub(crate) fn strip_position(reason: &str) -> String {
@@ -66,6 +86,15 @@ fn field_named_in(reason: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_blank_value_or_an_unresolved_variable_is_refused_naming_the_field() {
+        assert_eq!(filled("stage", " ").unwrap_err().to_string(), "UserParameters field `stage`: must not be empty");
+        let err = filled("stage", "#{variables.Stage}").unwrap_err().to_string();
+        assert!(err.contains("`#{variables.Stage}` holds a CodePipeline variable that was not resolved"), "{err}");
+        assert!(resolved("release.branch", "").is_ok(), "resolved alone allows blank");
+        assert!(filled("stage", "staging").is_ok() && resolved("stage", "staging").is_ok());
+    }
     use serde::Deserialize;
 
     #[derive(Debug, Deserialize, PartialEq)]

@@ -114,21 +114,11 @@ pub struct ReleaseParameters {
 impl ActionParameters {
     pub fn parse(raw: Option<&str>) -> Result<Self, ParameterError> {
         let p: ActionParameters = parameters::parse(raw, EXAMPLE)?;
-        let fields = [
-            ("pipeline", Some(&p.pipeline)),
-            ("pipelineExecutionId", p.pipeline_execution_id.as_ref()),
-            ("release.commitId", p.release.commit_id.as_ref()),
-        ];
-        for (field, value) in fields {
-            if let Some(v) = value.filter(|v| v.contains("#{")) {
-                return Err(ParameterError::field(
-                    field,
-                    format!("`{v}` holds a CodePipeline variable that was not resolved; check its namespace and name"),
-                ));
+        parameters::filled("pipeline", &p.pipeline)?;
+        for (field, value) in [("pipelineExecutionId", &p.pipeline_execution_id), ("release.commitId", &p.release.commit_id)] {
+            if let Some(v) = value {
+                parameters::resolved(field, v)?;
             }
-        }
-        if p.pipeline.trim().is_empty() {
-            return Err(ParameterError::field("pipeline", "must not be empty"));
         }
         Ok(p)
     }

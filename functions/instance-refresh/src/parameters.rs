@@ -60,8 +60,8 @@ pub enum InProgressPolicy {
 impl RefreshParameters {
     pub fn parse(raw: Option<&str>) -> Result<Self, ParameterError> {
         let params: RefreshParameters = parameters::parse(raw, EXAMPLE)?;
-        non_empty("stage", &params.stage)?;
-        non_empty("autoScalingGroupName", &params.auto_scaling_group_name)?;
+        parameters::filled("stage", &params.stage)?;
+        parameters::filled("autoScalingGroupName", &params.auto_scaling_group_name)?;
         if let Some(image) = &params.image_id {
             if !image.starts_with("ami-") {
                 return Err(ParameterError::field("imageId", format!("`{image}` is not an AMI id (ami-…)")));
@@ -72,19 +72,6 @@ impl RefreshParameters {
         }
         Ok(params)
     }
-}
-
-fn non_empty(field: &str, value: &str) -> Result<(), ParameterError> {
-    if value.trim().is_empty() {
-        return Err(ParameterError::field(field, "must not be empty"));
-    }
-    if value.contains("#{") {
-        return Err(ParameterError::field(
-            field,
-            format!("`{value}` holds a CodePipeline variable that was not resolved; check its namespace and name"),
-        ));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

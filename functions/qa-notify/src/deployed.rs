@@ -35,22 +35,18 @@ pub struct ReleaseParameters {
 impl DeployedParameters {
     pub fn parse(raw: Option<&str>) -> Result<Self, ParameterError> {
         let p: DeployedParameters = parameters::parse(raw, EXAMPLE)?;
-        for (field, value) in
-            [("pipeline", Some(&p.pipeline)), ("stage", Some(&p.stage)), ("pipelineExecutionId", p.pipeline_execution_id.as_ref())]
-        {
-            match value {
-                Some(v) if v.trim().is_empty() => return Err(ParameterError::field(field, "must not be empty")),
-                Some(v) if v.contains("#{") => return Err(unresolved(field, v)),
-                _ => {}
-            }
+        parameters::filled("pipeline", &p.pipeline)?;
+        parameters::filled("stage", &p.stage)?;
+        if let Some(execution) = &p.pipeline_execution_id {
+            parameters::filled("pipelineExecutionId", execution)?;
         }
         for (field, value) in [
             ("release.commitId", &p.release.commit_id),
             ("release.commitMessage", &p.release.commit_message),
             ("release.branch", &p.release.branch),
         ] {
-            if let Some(v) = value.as_ref().filter(|v| v.contains("#{")) {
-                return Err(unresolved(field, v));
+            if let Some(v) = value {
+                parameters::resolved(field, v)?;
             }
         }
         Ok(p)
@@ -66,10 +62,6 @@ impl DeployedParameters {
             url: None,
         }
     }
-}
-
-fn unresolved(field: &str, value: &str) -> ParameterError {
-    ParameterError::field(field, format!("`{value}` holds a CodePipeline variable that was not resolved; check its namespace and name"))
 }
 
 #[cfg(test)]
