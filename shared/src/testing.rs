@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use aws_smithy_types::retry::RetryConfig;
 
+use crate::codepipeline::pipeline_state::{ActionState, PipelineState, StageState};
 use crate::telemetry::{self, LogSettings};
 
 /// The SDK's standard retry mode (the one functions run with) with millisecond backoff, so
@@ -49,5 +50,33 @@ impl Write for LogCapture {
     }
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+/// The release pipeline's state for tests: Staging succeeded in `execution`, and the QA
+/// approval of that execution is in `status` with `token`, rejected earlier by qa-anna's words.
+pub fn release_pipeline_state(execution: &str, status: &str, token: Option<&str>) -> PipelineState {
+    PipelineState {
+        stages: vec![
+            StageState {
+                name: "Staging".into(),
+                execution_id: Some(execution.into()),
+                status: Some("Succeeded".into()),
+                actions: vec![ActionState { name: "Refresh".into(), status: Some("Succeeded".into()), ..Default::default() }],
+            },
+            StageState {
+                name: "Approval".into(),
+                execution_id: Some(execution.into()),
+                status: Some(status.into()),
+                actions: vec![ActionState {
+                    name: "QA".into(),
+                    status: Some(status.into()),
+                    token: token.map(str::to_owned),
+                    summary: Some("staging looks wrong".into()),
+                    updated_by: Some("arn:aws:iam::123456789012:user/qa-anna".into()),
+                    error_message: None,
+                }],
+            },
+        ],
     }
 }

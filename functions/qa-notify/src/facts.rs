@@ -18,33 +18,7 @@ pub fn failure(state: &PipelineState, execution_id: &str) -> Option<Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::codepipeline::pipeline_state::{ActionState, StageState};
-
-    fn state(execution: &str, status: &str, token: Option<&str>) -> PipelineState {
-        PipelineState {
-            stages: vec![
-                StageState {
-                    name: "Staging".into(),
-                    execution_id: Some(execution.into()),
-                    status: Some("Succeeded".into()),
-                    actions: vec![ActionState { name: "Refresh".into(), status: Some("Succeeded".into()), ..Default::default() }],
-                },
-                StageState {
-                    name: "Approval".into(),
-                    execution_id: Some(execution.into()),
-                    status: Some(status.into()),
-                    actions: vec![ActionState {
-                        name: "QA".into(),
-                        status: Some(status.into()),
-                        token: token.map(str::to_owned),
-                        summary: Some("staging looks wrong".into()),
-                        updated_by: Some("arn:aws:iam::123456789012:user/qa-anna".into()),
-                        error_message: None,
-                    }],
-                },
-            ],
-        }
-    }
+    use shared::testing::release_pipeline_state as state;
 
     #[test]
     fn the_failed_stage_and_action_of_the_execution_are_found_with_the_error() {

@@ -128,32 +128,7 @@ pub async fn execution_revision(client: &Client, pipeline: &str, execution_id: &
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn state(execution: &str, status: &str, token: Option<&str>) -> PipelineState {
-        PipelineState {
-            stages: vec![
-                StageState {
-                    name: "Staging".into(),
-                    execution_id: Some(execution.into()),
-                    status: Some("Succeeded".into()),
-                    actions: vec![ActionState { name: "Refresh".into(), status: Some("Succeeded".into()), ..Default::default() }],
-                },
-                StageState {
-                    name: "Approval".into(),
-                    execution_id: Some(execution.into()),
-                    status: Some(status.into()),
-                    actions: vec![ActionState {
-                        name: "QA".into(),
-                        status: Some(status.into()),
-                        token: token.map(str::to_owned),
-                        summary: Some("staging looks wrong".into()),
-                        updated_by: Some("arn:aws:iam::123456789012:user/qa-anna".into()),
-                        error_message: None,
-                    }],
-                },
-            ],
-        }
-    }
+    use crate::testing::release_pipeline_state as state;
 
     #[test]
     fn a_waiting_approval_of_this_execution_gives_its_token() {
