@@ -165,7 +165,7 @@ impl Window {
             return None;
         }
         let local = now.to_zoned_datetime(self.zone.clone());
-        Some(format!("{} {} {} is outside the weekly windows", local.weekday_name(), local.time_hhmm(), self.zone_name))
+        Some(format!("{} {} is outside the weekly windows", local.strftime("%a %H:%M"), self.zone_name))
     }
 
     fn within(&self, w: &Weekly, now: Timestamp) -> bool {
@@ -209,21 +209,7 @@ impl Window {
     /// `at` in this window's zone, for messages ("2026-11-30 09:00 Europe/London").
     pub fn local(&self, at: Timestamp) -> String {
         let z = at.to_zoned_datetime(self.zone.clone());
-        format!("{} {} {} {}", z.weekday_name(), z.date(), z.time_hhmm(), self.zone_name)
-    }
-}
-
-trait Readable {
-    fn weekday_name(&self) -> &'static str;
-    fn time_hhmm(&self) -> String;
-}
-
-impl Readable for jiff::ZonedDateTime {
-    fn weekday_name(&self) -> &'static str {
-        ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"][usize::from(self.weekday().to_monday_one_offset().unsigned_abs()) - 1]
-    }
-    fn time_hhmm(&self) -> String {
-        format!("{:02}:{:02}", self.time().hour(), self.time().minute())
+        format!("{} {}", z.strftime("%a %Y-%m-%d %H:%M"), self.zone_name)
     }
 }
 
