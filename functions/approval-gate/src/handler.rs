@@ -6,7 +6,7 @@ use jiff::Timestamp;
 use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use shared::codepipeline::pipeline_state::{self, ApprovalLookup};
+use shared::codepipeline::pipeline_state::{self, ApprovalLookup, ApprovalNotListed};
 use shared::codepipeline::state_change::{ExecutionState, PipelineEvent};
 use shared::codepipeline::{run_job, CodePipelineJob, JobFailure, JobOutcome, JobReporter, OutputVariables};
 use tracing::{info, warn};
@@ -82,14 +82,7 @@ impl Gate {
         let state = pipeline_state::read(&self.codepipeline, &d.pipeline).await?;
         let token = match pipeline_state::approval(&state, &d.stage, &d.action, &d.execution_id) {
             ApprovalLookup::Waiting { token } => token,
-            ApprovalLookup::NotListed => {
-                return Err(GateError::ApprovalNotListed {
-                    pipeline: d.pipeline.clone(),
-                    stage: d.stage.clone(),
-                    action: d.action.clone(),
-                    execution_id: d.execution_id.clone(),
-                })
-            }
+            ApprovalLookup::NotListed => return Err(ApprovalNotListed::new(&d.pipeline, &d.stage, &d.action, &d.execution_id).into()),
             other => return Ok(ignored(&format!("the approval of execution {} is no longer waiting ({other:?})", d.execution_id))),
         };
         let release = pipeline_state::execution_revision(&self.codepipeline, &d.pipeline, &d.execution_id).await?.and_then(|r| r.id);

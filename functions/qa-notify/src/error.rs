@@ -1,6 +1,7 @@
 //! Why a notification could not be sent, in words a person can act on.
 
 use shared::aws::AwsCallError;
+use shared::codepipeline::pipeline_state::ApprovalNotListed;
 use shared::codepipeline::state_change::PipelineEventError;
 use shared::codepipeline::{FailureKind, JobFailure};
 use shared::parameters::ParameterError;
@@ -19,12 +20,8 @@ pub enum NotifyError {
     TopicMissing { topic: String },
     #[error("{0}")]
     Aws(#[from] AwsCallError),
-    /// CodePipeline's state can trail its events by a moment: failing lets EventBridge retry.
-    #[error(
-        "the approval {stage}/{action} of pipeline {pipeline} execution {execution_id} has no token in GetPipelineState yet; \
-         the invocation fails so that EventBridge delivers the event again"
-    )]
-    ApprovalNotListed { pipeline: String, stage: String, action: String, execution_id: String },
+    #[error(transparent)]
+    ApprovalNotListed(#[from] ApprovalNotListed),
 }
 
 impl From<NotifyError> for JobFailure {
@@ -34,7 +31,7 @@ impl From<NotifyError> for JobFailure {
             NotifyError::Settings(_) | NotifyError::Parameters(_) | NotifyError::TopicMissing { .. } => {
                 JobFailure::new(FailureKind::ConfigurationError, err.to_string())
             }
-            NotifyError::Event(_) | NotifyError::ApprovalNotListed { .. } => JobFailure::job_failed(err.to_string()),
+            NotifyError::Event(_) | NotifyError::ApprovalNotListed(_) => JobFailure::job_failed(err.to_string()),
         }
     }
 }

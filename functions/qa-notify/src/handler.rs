@@ -17,7 +17,7 @@ use crate::notice::{Notice, Release};
 use crate::render::render;
 use crate::settings::{Settings, SettingsError};
 use crate::trigger::{decide, Decision, Kind, Trigger};
-use shared::codepipeline::pipeline_state::{self, ApprovalLookup};
+use shared::codepipeline::pipeline_state::{self, ApprovalLookup, ApprovalNotListed};
 
 /// The SDK clients (built once) and the settings (or why they are unusable).
 pub struct Notifier {
@@ -84,12 +84,7 @@ impl Notifier {
                     compose::ready_for_qa(t, settings, region, release().await?, &token, timeout)
                 }
                 ApprovalLookup::NotListed => {
-                    return Err(NotifyError::ApprovalNotListed {
-                        pipeline: t.pipeline.clone(),
-                        stage: w.approval_stage.clone(),
-                        action: w.approval_action.clone(),
-                        execution_id: t.execution_id.clone(),
-                    })
+                    return Err(ApprovalNotListed::new(&t.pipeline, &w.approval_stage, &w.approval_action, &t.execution_id).into())
                 }
                 // Stale: a newer execution waits (its own event tells QA), or it is answered already.
                 other => {

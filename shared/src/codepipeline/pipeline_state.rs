@@ -51,6 +51,27 @@ pub enum ApprovalLookup {
     NotListed,
 }
 
+/// An approval the event announced but `GetPipelineState` does not list yet: CodePipeline's
+/// state can trail its events by a moment, and failing the invocation lets EventBridge deliver
+/// the event again.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the approval {stage}/{action} of pipeline {pipeline} execution {execution_id} has no token in GetPipelineState yet; \
+     the invocation fails so that EventBridge delivers the event again"
+)]
+pub struct ApprovalNotListed {
+    pub pipeline: String,
+    pub stage: String,
+    pub action: String,
+    pub execution_id: String,
+}
+
+impl ApprovalNotListed {
+    pub fn new(pipeline: &str, stage: &str, action: &str, execution_id: &str) -> Self {
+        ApprovalNotListed { pipeline: pipeline.into(), stage: stage.into(), action: action.into(), execution_id: execution_id.into() }
+    }
+}
+
 pub fn approval(state: &PipelineState, stage: &str, action: &str, execution_id: &str) -> ApprovalLookup {
     let Some(stage) = state.stages.iter().find(|s| s.name == stage) else { return ApprovalLookup::NotListed };
     if stage.execution_id.as_deref() != Some(execution_id) {
@@ -129,6 +150,16 @@ pub async fn execution_revision(client: &Client, pipeline: &str, execution_id: &
 mod tests {
     use super::*;
     use crate::testing::release_pipeline_state as state;
+
+    #[test]
+    fn an_approval_not_listed_yet_says_why_the_invocation_fails() {
+        let err = ApprovalNotListed::new("release", "Approval", "QA", "x-1").to_string();
+        assert_eq!(
+            err,
+            "the approval Approval/QA of pipeline release execution x-1 has no token in GetPipelineState yet; \
+             the invocation fails so that EventBridge delivers the event again"
+        );
+    }
 
     #[test]
     fn a_waiting_approval_of_this_execution_gives_its_token() {
