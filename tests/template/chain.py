@@ -1,0 +1,189 @@
+"""The check chain for template.yaml, each step a real tool run offline.
+
+1. `sam validate` (the SAM translator's own checks) and `sam validate --lint` (cfn-lint on the
+   raw file): they check different things and neither sees everything.
+2. The template expanded with `aws-sam-translator`, as CloudFormation would, then
+   - `cfn-lint` on the expanded template (recent cfn-lint no longer expands the transform, so
+     errors inside AWS::Serverless::Function pass on the raw file);
+   - checkov on the expanded template (on the raw file it ignores the functions' Policies);
+   - parliament on every IAM policy of the expanded template, its intrinsics resolved.
+
+`run(path)` returns every finding; an empty list means the template passed. Each finding names
+its tool and, where the tool says, the resource. `python tests/template/chain.py [template]`
+prints them and exits 1 when there are any.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import parliament
+from samcli.yamlhelper import yaml_parse
+from samtranslator.translator.transform import transform
+
+from resolve import Resolver
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+BIN = Path(sys.executable).parent
+CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
+REGION = "eu-west-1"
+
+# The managed policies SAM names by their short name in `Policies`.
+MANAGED_POLICIES = {
+    "AWSLambdaBasicExecutionRole": "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+    "AWSLambdaVPCAccessExecutionRole": "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole",
+}
+
+# parliament findings that are advice, not errors, for the statements we write on purpose.
+# The policies SAM writes itself (the on-failure destination's sqs:SendMessage) carry no
+# Version; the ones we write do, and parliament's NO_VERSION still applies to them.
+SAM_WRITTEN_POLICY_SUFFIX = "EventInvokeConfigOnFailureSQSPolicy"
+
+# Values for the parameters that have no default, as an operator would give them.
+SAMPLE_PARAMETERS = {
+    "ConnectionArn": "arn:aws:codeconnections:eu-west-1:123456789012:connection/0f3b3e6e-2b1e-4d3a-9f1e-6d2f5c1a7b9d",
+    "RepositoryId": "shop/web",
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    tool: str
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.tool}: {self.where}: {self.message}"
+
+
+class _PolicyLoader:
+    def load(self) -> dict[str, str]:
+        return MANAGED_POLICIES
+
+
+def env() -> dict[str, str]:
+    """Offline: a region, no credentials needed, no telemetry or version checks."""
+    e = dict(os.environ)
+    e.update(AWS_DEFAULT_REGION=REGION, AWS_REGION=REGION, SAM_CLI_TELEMETRY="0")
+    return e
+
+
+def load(path: Path) -> dict:
+    return yaml_parse(path.read_text())
+
+
+def expand(template: dict) -> dict:
+    """The template as CloudFormation sees it after the SAM transform."""
+    template = json.loads(json.dumps(template))
+    for resource in template.get("Resources", {}).values():
+        if resource.get("Type") == "AWS::Serverless::Function":
+            resource.setdefault("Properties", {})["CodeUri"] = "s3://bucket/function.zip"
+    function_globals = template.get("Globals", {}).get("Function", {})
+    function_globals.pop("CodeUri", None)
+    parameters = {"AWS::Region": REGION, "AWS::AccountId": "123456789012", "AWS::Partition": "aws"}
+    os.environ.setdefault("AWS_DEFAULT_REGION", REGION)  # the translator reads the region from boto3
+    return transform(template, parameters, _PolicyLoader(), passthrough_metadata=True)
+
+
+def _run(command: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run(command, capture_output=True, text=True, env=env(), cwd=ROOT)
+
+
+def sam_validate(path: Path) -> list[Finding]:
+    found = []
+    for label, extra in (("sam validate", []), ("sam validate --lint", ["--lint"])):
+        done = _run([str(BIN / "sam"), "validate", "--template", str(path), *extra])
+        if done.returncode != 0:
+            text = (done.stderr + done.stdout).strip()
+            found.append(Finding(label, path.name, text[-2000:]))
+    return found
+
+
+def cfn_lint(path: Path) -> list[Finding]:
+    done = _run([str(BIN / "cfn-lint"), "--format", "json", "--regions", REGION, "--", str(path)])
+    if done.returncode == 0:
+        return []
+    try:
+        matches = json.loads(done.stdout or "[]")
+    except json.JSONDecodeError:
+        return [Finding("cfn-lint", path.name, (done.stderr or done.stdout).strip()[-2000:])]
+    found = []
+    for m in matches:
+        where = "/".join(str(p) for p in m.get("Location", {}).get("Path") or []) or path.name
+        found.append(Finding("cfn-lint", where, f"{m['Rule']['Id']} {m['Message']}"))
+    if not found:
+        found.append(Finding("cfn-lint", path.name, (done.stderr or "exit status %d" % done.returncode).strip()))
+    return found
+
+
+def checkov(path: Path) -> list[Finding]:
+    if not CHECKOV.exists():
+        return [Finding("checkov", str(CHECKOV), "not installed: run scripts/setup")]
+    done = _run([str(CHECKOV), "--quiet", "--compact", "-o", "json", "--framework", "cloudformation", "-f", str(path)])
+    try:
+        report = json.loads(done.stdout)
+    except json.JSONDecodeError:
+        return [Finding("checkov", path.name, (done.stderr or done.stdout).strip()[-2000:])]
+    if isinstance(report, list):
+        report = report[0]
+    failed = report.get("results", {}).get("failed_checks", []) if isinstance(report, dict) else []
+    return [Finding("checkov", c["resource"], f"{c['check_id']} {c['check_name']}") for c in failed]
+
+
+def identity_policies(expanded: dict, resolver: Resolver) -> list[tuple[str, dict]]:
+    """Every inline identity policy of the expanded template, intrinsics resolved."""
+    found = []
+    for name, resource in expanded.get("Resources", {}).items():
+        if resource.get("Type") != "AWS::IAM::Role":
+            continue
+        for policy in resource.get("Properties", {}).get("Policies", []):
+            document = resolver.value(policy["PolicyDocument"])
+            found.append((f"{name}/{resolver.value(policy['PolicyName'])}", document))
+    return found
+
+
+def parliament_findings(expanded: dict, resolver: Resolver) -> list[Finding]:
+    found = []
+    for where, document in identity_policies(expanded, resolver):
+        analysed = parliament.analyze_policy_string(json.dumps(document), include_community_auditors=False)
+        for f in analysed.findings:
+            if f.issue == "NO_VERSION" and where.endswith(SAM_WRITTEN_POLICY_SUFFIX):
+                continue
+            found.append(Finding("parliament", where, f"{f.issue} {json.dumps(f.detail, default=str)[:300]}"))
+    return found
+
+
+def run(path: Path = TEMPLATE) -> list[Finding]:
+    found = sam_validate(path)
+    try:
+        template = load(path)
+        expanded = expand(template)
+    except Exception as e:  # the translator's own errors name the resource
+        return [*found, Finding("sam translator", path.name, str(e))]
+    with tempfile.TemporaryDirectory() as tmp:
+        expanded_path = Path(tmp) / "expanded.json"
+        expanded_path.write_text(json.dumps(expanded, indent=1))
+        found += cfn_lint(expanded_path)
+        found += checkov(expanded_path)
+    found += parliament_findings(expanded, Resolver(expanded, SAMPLE_PARAMETERS))
+    return found
+
+
+def main() -> int:
+    path = Path(sys.argv[1]) if len(sys.argv) > 1 else TEMPLATE
+    findings = run(path)
+    for f in findings:
+        print(f)
+    print(f"template checks: {path.name}: {len(findings)} finding(s)")
+    return 1 if findings else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
