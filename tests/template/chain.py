@@ -24,10 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import parliament
+from resolve import Resolver
 from samcli.yamlhelper import yaml_parse
 from samtranslator.translator.transform import transform
-
-from resolve import Resolver
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -119,7 +118,7 @@ def cfn_lint(path: Path) -> list[Finding]:
         where = "/".join(str(p) for p in m.get("Location", {}).get("Path") or []) or path.name
         found.append(Finding("cfn-lint", where, f"{m['Rule']['Id']} {m['Message']}"))
     if not found:
-        found.append(Finding("cfn-lint", path.name, (done.stderr or "exit status %d" % done.returncode).strip()))
+        found.append(Finding("cfn-lint", path.name, (done.stderr or f"exit status {done.returncode}").strip()))
     return found
 
 
