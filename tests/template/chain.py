@@ -6,7 +6,10 @@
    - `cfn-lint` on the expanded template (recent cfn-lint no longer expands the transform, so
      errors inside AWS::Serverless::Function pass on the raw file);
    - checkov on the expanded template (on the raw file it ignores the functions' Policies);
-   - parliament on every IAM policy of the expanded template, its intrinsics resolved.
+   - parliament on every IAM policy of the expanded template, its intrinsics resolved;
+   - IAM = the calls made: each function's role grants exactly what its crate declares
+     (tests/template/iam.py; test_iam.py checks the declaration against the code);
+   - the release-state rule: no group of the stack can be pointed back at an older release.
 
 `run(path)` returns every finding; an empty list means the template passed. Each finding names
 its tool and, where the tool says, the resource. `python tests/template/chain.py [template]`
@@ -17,12 +20,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import iam
 import parliament
 from resolve import Resolver
 from samcli.yamlhelper import yaml_parse
@@ -159,6 +164,52 @@ def parliament_findings(expanded: dict, resolver: Resolver) -> list[Finding]:
     return found
 
 
+def iam_findings(expanded: dict, resolver: Resolver) -> list[Finding]:
+    """Each function's role grants exactly the actions its crate declares (calls and implied)."""
+    found = []
+    for function, crate in sorted(iam.function_crates(expanded).items()):
+        calls, implied = iam.declared(crate)
+        want = calls | set().union(*implied.values())
+        grants = iam.granted(expanded, resolver, function)
+        have = set(grants.actions)
+        for action in sorted(have - want):
+            found.append(Finding("iam", function, f"grants {action}, which {crate} neither calls nor needs for a call"))
+        for action in sorted(want - have):
+            found.append(Finding("iam", function, f"does not grant {action}, which {crate} declares"))
+        for arn in grants.other_managed_policies:
+            found.append(Finding("iam", function, f"has managed policy {arn}: grant the calls inline instead"))
+    return found
+
+
+def release_state_findings(expanded: dict, resolver: Resolver) -> list[Finding]:
+    """No stack update may point a group at an older release: a group of this stack takes its
+    launch template version from the release state instance-refresh records in SSM, and never
+    lets CloudFormation refresh it."""
+    found = []
+    for name, resource in expanded["Resources"].items():
+        if resource["Type"] != "AWS::AutoScaling::AutoScalingGroup":
+            continue
+        if "AutoScalingInstanceRefresh" in resource.get("UpdatePolicy", {}):
+            found.append(
+                Finding(
+                    "release state",
+                    name,
+                    "UpdatePolicy AutoScalingInstanceRefresh: a stack update would refresh the group behind the pipeline",
+                )
+            )
+        version = resolver.value(resource.get("Properties", {}).get("LaunchTemplate", {}).get("Version"))
+        if not (isinstance(version, str) and re.fullmatch(r"\{\{resolve:ssm:/[^}]+/release/[^}]+\}\}", version)):
+            found.append(
+                Finding(
+                    "release state",
+                    name,
+                    f"LaunchTemplate.Version is {json.dumps(version)}: use '{{{{resolve:ssm:/<stack>/release/<group>}}}}', "
+                    "the version instance-refresh records, so a later deploy never points the group at an older release",
+                )
+            )
+    return found
+
+
 def run(path: Path = TEMPLATE) -> list[Finding]:
     found = sam_validate(path)
     try:
@@ -171,7 +222,10 @@ def run(path: Path = TEMPLATE) -> list[Finding]:
         expanded_path.write_text(json.dumps(expanded, indent=1))
         found += cfn_lint(expanded_path)
         found += checkov(expanded_path)
-    found += parliament_findings(expanded, Resolver(expanded, SAMPLE_PARAMETERS))
+    resolver = Resolver(expanded, SAMPLE_PARAMETERS)
+    found += parliament_findings(expanded, resolver)
+    found += iam_findings(expanded, resolver)
+    found += release_state_findings(expanded, resolver)
     return found
 
 

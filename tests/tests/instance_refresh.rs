@@ -18,6 +18,7 @@ struct World {
     reporter: JobReporter,
     autoscaling: aws_sdk_autoscaling::Client,
     ec2: aws_sdk_ec2::Client,
+    ssm: aws_sdk_ssm::Client,
 }
 
 impl World {
@@ -30,6 +31,7 @@ impl World {
             reporter: JobReporter::new(aws_sdk_codepipeline::Client::new(&config)),
             autoscaling: aws_sdk_autoscaling::Client::new(&config),
             ec2: aws_sdk_ec2::Client::new(&config),
+            ssm: aws_sdk_ssm::Client::new(&config),
         }
     }
 
@@ -120,6 +122,15 @@ impl World {
     }
 
     /// `count` more versions of `template`, each from version 1.
+    /// The release state in SSM, `None` when nothing was recorded.
+    async fn release_state(&self, name: &str) -> Option<String> {
+        match self.ssm.get_parameter().name(name).send().await {
+            Ok(out) => out.parameter().and_then(|p| p.value()).map(str::to_owned),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_parameter_not_found()) => None,
+            Err(e) => panic!("GetParameter {name}: {e:?}"),
+        }
+    }
+
     async fn add_versions(&self, template: &str, count: usize) {
         for _ in 0..count {
             self.ec2
@@ -168,7 +179,9 @@ async fn a_real_refresh_replaces_the_instances_with_the_new_launch_template_vers
     let _turn = world.em.exclusive().await;
     let template = world.group("web-staging", 3, false, false).await;
     let before = world.instance_tags("web-staging").await.len();
-    let (job, event) = world.job(params("web-staging"));
+    let mut params = params("web-staging");
+    params["releaseParameter"] = "/deploy/release/web-staging".into();
+    let (job, event) = world.job(params);
 
     let record = world.drive(job, event, |_| "CONTINUE").await;
     assert_eq!(record["result"]["kind"], "success", "{record}");
@@ -188,6 +201,7 @@ async fn a_real_refresh_replaces_the_instances_with_the_new_launch_template_vers
     let group = world.autoscaling.describe_auto_scaling_groups().auto_scaling_group_names("web-staging").send().await.unwrap();
     let spec = group.auto_scaling_groups()[0].launch_template().unwrap();
     assert_eq!((spec.launch_template_id(), spec.version()), (Some(template.as_str()), Some("2")));
+    assert_eq!(world.release_state("/deploy/release/web-staging").await.as_deref(), Some("2"), "the release state names the version");
 }
 
 #[tokio::test]
@@ -196,7 +210,9 @@ async fn abandoned_launches_roll_the_refresh_back_and_fail_the_job_with_the_reas
     let world = World::new().await;
     let _turn = world.em.exclusive().await;
     world.group("web-prod", 2, true, false).await;
-    let (job, event) = world.job(params("web-prod"));
+    let mut params = params("web-prod");
+    params["releaseParameter"] = "/deploy/release/web-prod".into();
+    let (job, event) = world.job(params);
     let record = world.drive(job, event, |n| if n < 3 { "ABANDON" } else { "CONTINUE" }).await;
     assert_eq!(record["result"]["kind"], "failure", "{record}");
     let message = record["result"]["failureDetails"]["message"].as_str().unwrap();
@@ -207,6 +223,7 @@ async fn abandoned_launches_roll_the_refresh_back_and_fail_the_job_with_the_reas
     for t in world.instance_tags("web-prod").await {
         assert!(!t.contains_key("deploy:release"), "the group runs the previous version again: {t:?}");
     }
+    assert_eq!(world.release_state("/deploy/release/web-prod").await, None, "a rolled-back release is not recorded");
 }
 
 #[tokio::test]

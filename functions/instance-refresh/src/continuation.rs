@@ -20,6 +20,9 @@ pub struct TrackedRefresh {
     /// before the parameter existed: those jobs never meant one.
     #[serde(default)]
     pub partial_rollout: bool,
+    /// Where to record the version once the whole group runs it (UserParameters `releaseParameter`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release_parameter: Option<String>,
 }
 
 pub const TOKEN_VERSION: u8 = 1;
@@ -63,6 +66,7 @@ mod tests {
             release_id: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b".into(),
             started_at: "2026-11-25T10:00:00Z".into(),
             partial_rollout: true,
+            release_parameter: Some("/deploy/release/web-production".into()),
         }
     }
 

@@ -30,6 +30,8 @@ pub enum RefreshError {
     RefreshRunning(String),
     #[error("instance refresh {refresh_id} of `{group}` is no longer listed by Auto Scaling (refreshes are kept for a limited time); check the group's activity history and re-run the action")]
     RefreshVanished { group: String, refresh_id: String },
+    #[error("the refresh succeeded and the group runs launch template version {version}, but recording it in SSM parameter `{parameter}` failed ({source}); until it is recorded a stack update could point the group back at an older release. Re-run the action (skip matching makes it quick) or run: aws ssm put-parameter --overwrite --type String --name {parameter} --value {version}")]
+    ReleaseStateNotRecorded { parameter: String, version: i64, source: AwsCallError },
 }
 
 impl From<RefreshError> for JobFailure {
@@ -42,9 +44,10 @@ impl From<RefreshError> for JobFailure {
             | RefreshError::NoLaunchTemplate(_)
             | RefreshError::TemplateVersionMissing { .. }
             | RefreshError::UnpinnableOverride(_) => JobFailure::configuration(err.to_string()),
-            RefreshError::Continuation(_) | RefreshError::RefreshRunning(_) | RefreshError::RefreshVanished { .. } => {
-                JobFailure::new(FailureKind::JobFailed, err.to_string())
-            }
+            RefreshError::Continuation(_)
+            | RefreshError::RefreshRunning(_)
+            | RefreshError::RefreshVanished { .. }
+            | RefreshError::ReleaseStateNotRecorded { .. } => JobFailure::new(FailureKind::JobFailed, err.to_string()),
         }
     }
 }

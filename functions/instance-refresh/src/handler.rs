@@ -10,6 +10,7 @@ use tracing::{info, warn};
 
 use crate::aws::auto_scaling::{self, GroupLookup, StartResult};
 use crate::aws::launch_templates::{self, TemplateVersion};
+use crate::aws::release_state;
 use crate::continuation::{TrackedRefresh, TOKEN_VERSION};
 use crate::desired::{check_overrides, desired_configuration, PinnedTemplate};
 use crate::duration::worst_case;
@@ -18,22 +19,23 @@ use crate::parameters::RefreshParameters;
 use crate::pruning::{protected_versions, versions_to_prune};
 use crate::release::{merge_release_tags, release_of, resolve_release, Release};
 use crate::running::{decide_on_running, RunningDecision};
-use crate::tracking::{outcome_for, RefreshSnapshot};
+use crate::tracking::{outcome_for, release_state_to_record, RefreshSnapshot};
 
 /// The SDK clients, built once per execution environment.
 #[derive(Clone, Debug)]
 pub struct RefreshAction {
     autoscaling: aws_sdk_autoscaling::Client,
     ec2: aws_sdk_ec2::Client,
+    ssm: aws_sdk_ssm::Client,
 }
 
 impl RefreshAction {
     pub fn new(config: &SdkConfig) -> Self {
-        Self::from_clients(aws_sdk_autoscaling::Client::new(config), aws_sdk_ec2::Client::new(config))
+        Self::from_clients(aws_sdk_autoscaling::Client::new(config), aws_sdk_ec2::Client::new(config), aws_sdk_ssm::Client::new(config))
     }
 
-    pub fn from_clients(autoscaling: aws_sdk_autoscaling::Client, ec2: aws_sdk_ec2::Client) -> Self {
-        RefreshAction { autoscaling, ec2 }
+    pub fn from_clients(autoscaling: aws_sdk_autoscaling::Client, ec2: aws_sdk_ec2::Client, ssm: aws_sdk_ssm::Client) -> Self {
+        RefreshAction { autoscaling, ec2, ssm }
     }
 
     /// `fallback` is set to "in progress" as soon as a refresh has started, so that running
@@ -55,7 +57,27 @@ impl RefreshAction {
                 RefreshError::RefreshVanished { group: tracked.auto_scaling_group_name.clone(), refresh_id: tracked.refresh_id.clone() }
             })?;
         info!(refresh_id = %snapshot.id, status = %snapshot.status_text, percent = ?snapshot.percent_complete, "refresh tracked");
-        Ok(outcome_for(&snapshot, &tracked, SystemTime::now())?)
+        let outcome = outcome_for(&snapshot, &tracked, SystemTime::now())?;
+        self.record_release_state(outcome, &tracked).await
+    }
+
+    /// Once the whole group runs the new version, records it where a stack's group takes its
+    /// version from. A success that cannot be recorded fails the job: left unrecorded, a later
+    /// stack update could point the group back at the previous release.
+    async fn record_release_state(&self, outcome: JobOutcome, tracked: &TrackedRefresh) -> Result<JobOutcome, RefreshError> {
+        let Some((parameter, version)) = release_state_to_record(&outcome, tracked) else { return Ok(outcome) };
+        let description =
+            format!("release {} ({}), instance refresh {}", tracked.release_id, tracked.auto_scaling_group_name, tracked.refresh_id);
+        release_state::record(&self.ssm, parameter, version, &description)
+            .await
+            .map_err(|source| RefreshError::ReleaseStateNotRecorded { parameter: parameter.to_owned(), version, source })?;
+        info!(parameter, version, "release state recorded");
+        Ok(match outcome {
+            JobOutcome::Succeeded { summary, output_variables } => {
+                JobOutcome::Succeeded { summary: format!("{summary}; release state {parameter} = {version}"), output_variables }
+            }
+            other => other,
+        })
     }
 
     async fn start(&self, job: &CodePipelineJob, fallback: &Fallback) -> Result<Answer<'_>, RefreshError> {
@@ -110,7 +132,7 @@ impl RefreshAction {
         };
         info!(refresh_id = %refresh_id, group, version = new_version, "instance refresh started");
 
-        let tracked = tracked(&refresh_id, group, new_version, &release, None, params.partial_rollout);
+        let tracked = tracked(&refresh_id, group, new_version, &release, None, &params);
         let outcome = JobOutcome::InProgress {
             summary: format!(
                 "Started instance refresh {refresh_id} of {group}: launch template {} version {new_version} (release {}, {}){}",
@@ -159,9 +181,9 @@ impl RefreshAction {
                 info!(refresh_id = %running.id, release = %release.id, "adopting the running refresh of this release");
                 // The token records what this action asks for; should the adopted refresh stop
                 // short of the whole group when that was not asked for, tracking fails the job.
-                let tracked =
-                    tracked(&running.id, group, launch_template_version, release, running.start_time.clone(), params.partial_rollout);
-                Ok(outcome_for(&running, &tracked, SystemTime::now())?)
+                let tracked = tracked(&running.id, group, launch_template_version, release, running.start_time.clone(), params);
+                let outcome = outcome_for(&running, &tracked, SystemTime::now())?;
+                self.record_release_state(outcome, &tracked).await
             }
             RunningDecision::Refuse(message) => Err(RefreshError::RefreshRunning(message)),
         }
@@ -210,7 +232,7 @@ fn tracked(
     version: i64,
     release: &Release,
     started_at: Option<String>,
-    partial_rollout: bool,
+    params: &RefreshParameters,
 ) -> TrackedRefresh {
     TrackedRefresh {
         v: TOKEN_VERSION,
@@ -219,6 +241,7 @@ fn tracked(
         launch_template_version: version,
         release_id: release.id.clone(),
         started_at: started_at.unwrap_or_else(|| DateTime::from(SystemTime::now()).fmt(Format::DateTime).unwrap_or_default()),
-        partial_rollout,
+        partial_rollout: params.partial_rollout,
+        release_parameter: params.release_parameter.clone(),
     }
 }

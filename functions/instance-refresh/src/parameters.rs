@@ -30,6 +30,11 @@ pub struct RefreshParameters {
     /// default, the group's current or the new version). Absent: nothing is deleted.
     #[serde(default)]
     pub launch_template_versions_to_keep: Option<u16>,
+    /// An SSM parameter (`/<stack>/release/<group>`) that gets the new launch template version
+    /// when the refresh succeeds: the release state a stack's group takes its version from, so
+    /// that a later stack update never points the group back at an older release.
+    #[serde(default)]
+    pub release_parameter: Option<String>,
     /// `#{codepipeline.PipelineExecutionId}`, for log correlation.
     #[serde(default)]
     pub pipeline_execution_id: Option<String>,
@@ -67,10 +72,33 @@ impl RefreshParameters {
                 return Err(ParameterError::field("imageId", format!("`{image}` is not an AMI id (ami-…)")));
             }
         }
+        if let Some(name) = &params.release_parameter {
+            parameters::filled("releaseParameter", name)?;
+            if let Some(reason) = ssm_name_problem(name) {
+                return Err(ParameterError::field("releaseParameter", format!("`{name}` {reason}")));
+            }
+        }
         if params.launch_template_versions_to_keep == Some(0) {
             return Err(ParameterError::field("launchTemplateVersionsToKeep", "must be at least 1; leave it out to keep every version"));
         }
         Ok(params)
+    }
+}
+
+/// Why `name` cannot be a fully qualified SSM parameter name, if it cannot (SSM's rules:
+/// a leading `/`, at most 15 levels, 1011 characters, letters, digits and `_.-/`, no `aws`/`ssm` prefix).
+fn ssm_name_problem(name: &str) -> Option<&'static str> {
+    let first_level = name.trim_start_matches('/').split('/').next().unwrap_or_default().to_ascii_lowercase();
+    if !name.starts_with('/') {
+        Some("must be a fully qualified name starting with `/`, e.g. /deploy/release/web-staging")
+    } else if name.len() > 1011 || name.matches('/').count() > 15 {
+        Some("is longer than SSM allows (1011 characters, 15 levels)")
+    } else if !name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-/".contains(c)) || name.ends_with('/') || name.contains("//") {
+        Some("may hold only letters, digits, `_`, `.`, `-` and single `/` between levels")
+    } else if first_level.starts_with("aws") || first_level.starts_with("ssm") {
+        Some("may not start with `aws` or `ssm`, which SSM reserves")
+    } else {
+        None
     }
 }
 
@@ -115,6 +143,30 @@ mod tests {
         assert!(!p.partial_rollout);
         let p = RefreshParameters::parse(Some(r#"{"stage":"dev","autoScalingGroupName":"g","partialRollout":true}"#)).unwrap();
         assert!(p.partial_rollout);
+    }
+
+    #[test]
+    fn a_release_parameter_is_a_fully_qualified_ssm_name() {
+        let with = |name: &str| {
+            RefreshParameters::parse(Some(&format!(r#"{{"stage":"dev","autoScalingGroupName":"g","releaseParameter":"{name}"}}"#)))
+        };
+        assert_eq!(with("/deploy/release/web-dev").unwrap().release_parameter.as_deref(), Some("/deploy/release/web-dev"));
+        assert!(RefreshParameters::parse(Some(r#"{"stage":"dev","autoScalingGroupName":"g"}"#)).unwrap().release_parameter.is_none());
+        for (bad, says) in [
+            ("deploy/release", "starting with `/`"),
+            ("/deploy/release/", "single `/`"),
+            ("/deploy//web", "single `/`"),
+            ("/deploy/web dev", "letters, digits"),
+            ("/aws/release", "reserves"),
+            ("/SSM-x/release", "reserves"),
+            (&format!("/{}", "a".repeat(1011)), "longer"),
+            (&"/a".repeat(16), "longer"),
+        ] {
+            let err = with(bad).unwrap_err().to_string();
+            assert!(err.starts_with("UserParameters field `releaseParameter`") && err.contains(says), "{bad}: {err}");
+        }
+        assert!(with(" ").unwrap_err().to_string().contains("must not be empty"));
+        assert!(with(&"/a".repeat(15)).is_ok(), "15 levels are allowed");
     }
 
     #[test]

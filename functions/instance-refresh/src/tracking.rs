@@ -171,6 +171,15 @@ pub fn outcome_for(snapshot: &RefreshSnapshot, tracked: &TrackedRefresh, now: Sy
     }
 }
 
+/// The release state to record for a job's outcome, `(parameter, version)`: only when the job
+/// succeeded with the whole group on the new version and the action names a parameter.
+pub fn release_state_to_record<'a>(outcome: &JobOutcome, tracked: &'a TrackedRefresh) -> Option<(&'a str, i64)> {
+    let JobOutcome::Succeeded { output_variables, .. } = outcome else { return None };
+    let whole_group = output_variables.get(OUTPUT_PARTIAL_ROLLOUT).map(String::as_str) == Some("false");
+    let parameter = tracked.release_parameter.as_deref()?;
+    whole_group.then_some((parameter, tracked.launch_template_version))
+}
+
 fn instances(n: i32) -> String {
     if n == 1 {
         "1 instance".to_owned()
@@ -209,6 +218,7 @@ mod tests {
             release_id: "c0ffee".into(),
             started_at: "2026-11-25T10:00:00Z".into(),
             partial_rollout: false,
+            release_parameter: None,
         }
     }
 
@@ -411,5 +421,28 @@ mod tests {
         assert!(failure_message(outcome_for(&s, &tracked(), at_minute(7)).unwrap()).contains("cancelled: Cancelled by ops"));
         let s = snapshot("RollbackFailed");
         assert!(failure_message(outcome_for(&s, &tracked(), at_minute(7)).unwrap()).contains("rollback failed (AWS gave no reason)"));
+    }
+
+    #[test]
+    fn a_refresh_that_replaced_the_whole_group_records_its_version_as_the_release_state() {
+        let recorded = TrackedRefresh { release_parameter: Some("/deploy/release/web".into()), ..tracked() };
+        let whole = outcome_for(&ended(100, 0), &recorded, at_minute(7)).unwrap();
+        assert_eq!(release_state_to_record(&whole, &recorded), Some(("/deploy/release/web", 7)));
+        assert_eq!(release_state_to_record(&whole, &tracked()), None, "no parameter named, nothing recorded");
+    }
+
+    #[test]
+    fn a_partial_rollout_a_failure_or_a_refresh_in_progress_records_nothing() {
+        let partial = TrackedRefresh { release_parameter: Some("/p".into()), ..partial() };
+        let half = outcome_for(&ended(50, 2), &partial, at_minute(7)).unwrap();
+        assert!(matches!(half, JobOutcome::Succeeded { .. }));
+        assert_eq!(release_state_to_record(&half, &partial), None, "most of the group still runs the old release");
+        let whole = outcome_for(&ended(100, 0), &partial, at_minute(7)).unwrap();
+        assert_eq!(release_state_to_record(&whole, &partial), Some(("/p", 7)), "a partial rollout that reached everyone counts");
+        let recorded = TrackedRefresh { release_parameter: Some("/p".into()), ..tracked() };
+        for status in ["Failed", "RollbackSuccessful", "InProgress"] {
+            let outcome = outcome_for(&snapshot(status), &recorded, at_minute(7)).unwrap();
+            assert_eq!(release_state_to_record(&outcome, &recorded), None, "{status}");
+        }
     }
 }

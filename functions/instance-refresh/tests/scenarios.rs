@@ -377,6 +377,7 @@ async fn once_the_refresh_has_started_running_out_of_time_still_answers_in_progr
     let action = instance_refresh::RefreshAction::from_clients(
         aws_smithy_mocks::mock_client!(aws_sdk_autoscaling, aws_smithy_mocks::RuleMode::Sequential, &[&group, &latest, &start]),
         aws_smithy_mocks::mock_client!(aws_sdk_ec2, aws_smithy_mocks::RuleMode::Sequential, &[&current, &create]),
+        aws_smithy_mocks::mock_client!(aws_sdk_ssm, aws_smithy_mocks::RuleMode::Sequential, &[]),
     );
     let fallback = shared::codepipeline::Fallback::default();
     assert_eq!(fallback.current(), None);
@@ -588,5 +589,50 @@ async fn an_adopted_refresh_records_this_actions_partial_rollout_in_its_token() 
     let ours = describe_version("12", template_version(12, &[("deploy:release", RELEASE)]));
     let answer = expect_in_progress(&job, |token, _| tracks(token, "r-running", 12) && token["partialRollout"] == true);
     run(event, &[&group, &running], &[&ours], &[&answer]).await.unwrap();
+    assert_eq!(answer.num_calls(), 1);
+}
+
+fn put_release_state(name: &'static str, version: &'static str) -> Rule {
+    mock!(aws_sdk_ssm::Client::put_parameter)
+        .match_requests(move |r| {
+            r.name() == Some(name)
+                && r.value() == Some(version)
+                && r.overwrite() == Some(true)
+                && r.r#type() == Some(&aws_sdk_ssm::types::ParameterType::String)
+        })
+        .then_output(|| aws_sdk_ssm::operation::put_parameter::PutParameterOutput::builder().version(3).build())
+}
+
+#[tokio::test]
+async fn a_refresh_that_replaced_the_whole_group_records_its_version_where_the_stacks_group_reads_it() {
+    let event = continuation_event(|t| t["releaseParameter"] = "/deploy/release/web-staging".into());
+    let answer = expect_success(&job_id(&event), &[("LaunchTemplateVersion", "2"), ("ReleaseId", RELEASE)]);
+    let record = put_release_state("/deploy/release/web-staging", "2");
+    run_with_ssm(event, &[&refresh_by_id(NEW_REFRESH, Some(Refresh::new("Successful")))], &[], &[&record], &[&answer]).await.unwrap();
+    assert_eq!((record.num_calls(), answer.num_calls()), (1, 1));
+}
+
+#[tokio::test]
+async fn a_success_that_cannot_be_recorded_fails_the_job_saying_how_to_record_it() {
+    let event = continuation_event(|t| t["releaseParameter"] = "/deploy/release/web-staging".into());
+    let answer = expect_failure(
+        &job_id(&event),
+        "JobFailed",
+        &["runs launch template version 2", "ssm:PutParameter", "AccessDeniedException", "--name /deploy/release/web-staging --value 2"],
+    );
+    let denied =
+        mock!(aws_sdk_ssm::Client::put_parameter).then_http_response(|| json_error(400, "AccessDeniedException", "not authorized"));
+    run_with_ssm(event, &[&refresh_by_id(NEW_REFRESH, Some(Refresh::new("Successful")))], &[], &[&denied], &[&answer]).await.unwrap();
+    assert_eq!((denied.num_calls(), answer.num_calls()), (1, 1));
+}
+
+#[tokio::test]
+async fn a_partial_rollout_leaves_the_release_state_alone() {
+    let event = continuation_event(|t| {
+        t["partialRollout"] = true.into();
+        t["releaseParameter"] = "/deploy/release/web-staging".into();
+    });
+    let answer = expect_success(&job_id(&event), &[("PartialRollout", "true")]);
+    run_with_ssm(event, &[&refresh_by_id(NEW_REFRESH, Some(ended_at_half()))], &[], &[], &[&answer]).await.unwrap();
     assert_eq!(answer.num_calls(), 1);
 }

@@ -2,3 +2,4 @@
 
 pub mod auto_scaling;
 pub mod launch_templates;
+pub mod release_state;

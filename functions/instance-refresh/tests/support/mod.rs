@@ -42,12 +42,24 @@ pub fn job_id(event: &Value) -> String {
     event["CodePipeline.job"]["id"].as_str().unwrap().to_owned()
 }
 
-/// Runs `event` through `run_job` with mocked Auto Scaling, EC2 and CodePipeline. Each
-/// client's rules must be used in order, so the rules also assert which calls happen.
+/// Runs `event` through `run_job` with mocked Auto Scaling, EC2 and CodePipeline, and an SSM
+/// that must not be called. Each client's rules must be used in order, so the rules also
+/// assert which calls happen.
 pub async fn run(event: Value, autoscaling: &[&Rule], ec2: &[&Rule], codepipeline: &[&Rule]) -> Result<(), lambda_runtime::Error> {
+    run_with_ssm(event, autoscaling, ec2, &[], codepipeline).await
+}
+
+pub async fn run_with_ssm(
+    event: Value,
+    autoscaling: &[&Rule],
+    ec2: &[&Rule],
+    ssm: &[&Rule],
+    codepipeline: &[&Rule],
+) -> Result<(), lambda_runtime::Error> {
     let action = RefreshAction::from_clients(
         mock_client!(aws_sdk_autoscaling, RuleMode::Sequential, autoscaling, |c| c.retry_config(fast_retries())),
         mock_client!(aws_sdk_ec2, RuleMode::Sequential, ec2, |c| c.retry_config(fast_retries())),
+        mock_client!(aws_sdk_ssm, RuleMode::Sequential, ssm, |c| c.retry_config(fast_retries())),
     );
     let reporter =
         JobReporter::new(mock_client!(aws_sdk_codepipeline, RuleMode::Sequential, codepipeline, |c| c.retry_config(fast_retries())));
@@ -251,6 +263,10 @@ pub fn autoscaling_error(status: u16, code: &str, message: &str) -> Response {
             r#"<ErrorResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/"><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>7a62c49f-347e-4fc4-9331-6e8eEXAMPLE</RequestId></ErrorResponse>"#
         )),
     )
+}
+
+pub fn json_error(status: u16, code: &str, message: &str) -> Response {
+    Response::new(StatusCode::try_from(status).unwrap(), SdkBody::from(format!(r#"{{"__type":"{code}","message":"{message}"}}"#)))
 }
 
 pub fn autoscaling_throttled() -> Response {

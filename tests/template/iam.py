@@ -1,0 +1,202 @@
+"""IAM = the calls made: what each function's code calls, what its crate declares, and what
+template.yaml grants, each read from its source of truth.
+
+- called: every AWS SDK operation call in the crate's `src/` (an operation of an SDK crate it
+  depends on, written `.operation_name(`), each followed by the `AwsCallError::from_sdk("svc:Op",
+  ...)` that names it, plus the shared crate's entry points the function uses;
+- declared: `[package.metadata.aws]` of the function's Cargo.toml (`calls`, and `implied`:
+  actions AWS checks of the caller inside one of those calls);
+- granted: the Allow statements of the function's role in the expanded template.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import subprocess
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Policies of a function's role that are Lambda's own, not the code's.
+PLATFORM_MANAGED_POLICIES = {
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole",
+}
+# SAM writes the on-failure destination's permission (sqs:SendMessage) into the role.
+PLATFORM_POLICY_SUFFIX = "EventInvokeConfigOnFailureSQSPolicy"
+
+# Operations whose IAM action has another name than the operation (Service Authorization Reference).
+IAM_NAMES = {"invoke": "InvokeFunction"}
+
+LABEL = re.compile(r'from_sdk\(\s*"([a-z0-9-]+):([A-Za-z0-9]+)"')
+
+
+@dataclass(frozen=True)
+class CallSite:
+    file: str
+    line: int
+    operation: str  # the SDK method, e.g. describe_auto_scaling_groups
+    action: str | None  # the label that names it, e.g. autoscaling:DescribeAutoScalingGroups
+
+
+@dataclass
+class Scan:
+    sites: list[CallSite] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def actions(self) -> set[str]:
+        return {s.action for s in self.sites if s.action}
+
+
+def pascal(snake: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in snake.split("_"))
+
+
+def iam_name(operation: str) -> str:
+    """The IAM action name (after the service prefix) for the SDK method `operation`."""
+    return IAM_NAMES.get(operation, pascal(operation))
+
+
+@functools.cache
+def cargo_metadata() -> dict:
+    out = subprocess.run(
+        ["cargo", "metadata", "--format-version", "1", "--locked"], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    return json.loads(out.stdout)
+
+
+def package(name: str) -> dict:
+    return next(p for p in cargo_metadata()["packages"] if p["name"] == name and p["source"] is None)
+
+
+def sdk_operations(crate: str) -> set[str]:
+    """The operation methods of every aws-sdk-* crate `crate` depends on (its `src/operation/*`)."""
+    meta = cargo_metadata()
+    deps = {d["name"] for d in package(crate)["dependencies"] if d["name"].startswith("aws-sdk-") and d["kind"] is None}
+    ops: set[str] = set()
+    for p in meta["packages"]:
+        if p["name"] in deps:
+            ops |= {d.name for d in (Path(p["manifest_path"]).parent / "src" / "operation").iterdir() if d.is_dir()}
+    return ops
+
+
+def scan_source(files: dict[str, str], operations: set[str]) -> Scan:
+    """Every call of one of `operations` in `files` (name → text), with the label that follows it.
+
+    SDK operations are builder methods called with no arguments (`.publish()`); a function of
+    our own with the same name takes arguments and is not counted.
+
+    A call must be followed, before the next call, by `from_sdk("svc:Op"` with Op its own
+    operation: the label is what errors show and what IAM is compared with."""
+    scan = Scan()
+    call = (
+        re.compile(r"\.\s*(" + "|".join(sorted(operations, key=len, reverse=True)) + r")\s*\(\s*\)")
+        if operations
+        else None
+    )
+    for name, text in sorted(files.items()):
+        if call is None:
+            break
+        matches = list(call.finditer(text))
+        for i, m in enumerate(matches):
+            end = matches[i + 1].start() if i + 1 < len(matches) else len(text)
+            label = LABEL.search(text, m.end(), end)
+            line = text.count("\n", 0, m.start()) + 1
+            action = f"{label.group(1)}:{label.group(2)}" if label else None
+            scan.sites.append(CallSite(name, line, m.group(1), action))
+            if label is None:
+                scan.problems.append(
+                    f"{name}:{line}: `{m.group(1)}` is called without an AwsCallError::from_sdk label naming it"
+                )
+            elif label.group(2) != iam_name(m.group(1)):
+                scan.problems.append(
+                    f"{name}:{line}: `{m.group(1)}` is labelled {action}, not …:{iam_name(m.group(1))}"
+                )
+    return scan
+
+
+def rust_sources(crate: str) -> dict[str, str]:
+    src = Path(package(crate)["manifest_path"]).parent / "src"
+    return {str(p.relative_to(ROOT)): p.read_text() for p in sorted(src.rglob("*.rs"))}
+
+
+def uses(code: str, entry_point: str) -> bool:
+    """Whether Rust `code` uses the shared crate's `module::item` (by path or by import)."""
+    module, item = entry_point.rsplit("::", 1)
+    module = module.rsplit("::", 1)[-1]
+    return bool(
+        re.search(rf"\b{module}::{item}\b", code) or re.search(rf"\b{module}::\{{[^}}]*\b{item}\b[^}}]*\}}", code)
+    )
+
+
+def entry_points() -> dict[str, set[str]]:
+    aws = package("shared")["metadata"]["aws"]
+    return {k: set(v) for k, v in aws["entry-points"].items()}
+
+
+def called(crate: str) -> Scan:
+    """What `crate` calls: its own SDK calls and the shared entry points it uses."""
+    files = rust_sources(crate)
+    scan = scan_source(files, sdk_operations(crate))
+    code = "\n".join(files.values())
+    for entry, actions in entry_points().items():
+        if uses(code, entry):
+            for action in sorted(actions):
+                scan.sites.append(CallSite("shared", 0, entry, action))
+    return scan
+
+
+def declared(crate: str) -> tuple[set[str], dict[str, set[str]]]:
+    aws = package(crate)["metadata"]["aws"]
+    return set(aws["calls"]), {k: set(v) for k, v in aws.get("implied", {}).items()}
+
+
+def declared_from_toml(path: Path) -> tuple[set[str], dict[str, set[str]]]:
+    aws = tomllib.loads(path.read_text())["package"]["metadata"]["aws"]
+    return set(aws["calls"]), {k: set(v) for k, v in aws.get("implied", {}).items()}
+
+
+def function_crates(expanded: dict) -> dict[str, str]:
+    """Logical id of each Lambda function → the crate its binary comes from."""
+    found = {}
+    for name, resource in expanded["Resources"].items():
+        if resource["Type"] == "AWS::Lambda::Function":
+            binary = resource.get("Metadata", {}).get("BuildProperties", {}).get("Binary")
+            if binary:
+                found[name] = binary
+    return found
+
+
+@dataclass
+class Grants:
+    actions: dict[str, list[object]] = field(default_factory=dict)  # action → resources
+    other_managed_policies: list[str] = field(default_factory=list)
+    denies: int = 0
+
+
+def granted(expanded: dict, resolver, function: str) -> Grants:
+    """The Allow statements of `function`'s execution role, resolved; Lambda's own policies apart."""
+    role_ref = expanded["Resources"][function]["Properties"]["Role"]
+    role_name = role_ref["Fn::GetAtt"][0] if isinstance(role_ref, dict) else role_ref
+    role = resolver.value(expanded["Resources"][role_name]["Properties"])
+    grants = Grants()
+    for arn in role.get("ManagedPolicyArns", []):
+        if arn not in PLATFORM_MANAGED_POLICIES:
+            grants.other_managed_policies.append(arn)
+    for policy in role.get("Policies", []):
+        if policy["PolicyName"].endswith(PLATFORM_POLICY_SUFFIX):
+            continue
+        for statement in policy["PolicyDocument"]["Statement"]:
+            if statement["Effect"] != "Allow":
+                grants.denies += 1
+                continue
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            for action in actions:
+                grants.actions.setdefault(action, []).extend(resources)
+    return grants
