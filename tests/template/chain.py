@@ -64,7 +64,8 @@ class Finding:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.tool}: {self.where}: {self.message}"
+        message = self.message if len(self.message) <= 400 else self.message[:400] + " …"
+        return f"{self.tool}: {self.where}: {message}"
 
 
 class _PolicyLoader:
@@ -80,7 +81,11 @@ def env() -> dict[str, str]:
 
 
 def load(path: Path) -> dict:
-    return yaml_parse(path.read_text())
+    return load_text(path.read_text())
+
+
+def load_text(text: str) -> dict:
+    return yaml_parse(text)
 
 
 def expand(template: dict) -> dict:
