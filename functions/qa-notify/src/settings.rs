@@ -51,7 +51,12 @@ impl Settings {
         }
         let environment_urls = match set("QA_NOTIFY_ENVIRONMENT_URLS") {
             None => BTreeMap::new(),
-            Some(raw) => serde_json::from_str(&raw).map_err(|e| SettingsError::BadEnvironmentUrls(e.to_string()))?,
+            // A blank URL is an environment without one (the template passes every URL parameter).
+            Some(raw) => serde_json::from_str::<BTreeMap<String, String>>(&raw)
+                .map_err(|e| SettingsError::BadEnvironmentUrls(e.to_string()))?
+                .into_iter()
+                .filter(|(_, url)| !url.trim().is_empty())
+                .collect(),
         };
         let pipelines = set("QA_NOTIFY_PIPELINES")
             .map(|raw| raw.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect())
@@ -118,6 +123,8 @@ mod tests {
         assert!(s.watch.watches("dev") && !s.watch.watches("other"));
         assert!(s.watch.is_approval("QA", "Sign-off"));
         assert_eq!(s.environment_urls["uat"], "https://uat.example.com");
+        let blank = settings(&[("QA_NOTIFY_TOPIC_ARN", TOPIC), ("QA_NOTIFY_ENVIRONMENT_URLS", r#"{"dev":" ","staging":"https://s"}"#)]);
+        assert_eq!(blank.unwrap().environment_urls.keys().collect::<Vec<_>>(), ["staging"], "a blank URL is no URL");
         let bad = settings(&[("QA_NOTIFY_TOPIC_ARN", TOPIC), ("QA_NOTIFY_ENVIRONMENT_URLS", "[1]")]);
         assert!(matches!(bad, Err(SettingsError::BadEnvironmentUrls(_))));
     }
