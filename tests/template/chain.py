@@ -55,6 +55,13 @@ SAMPLE_PARAMETERS = {
     "ConnectionArn": "arn:aws:codeconnections:eu-west-1:123456789012:connection/0f3b3e6e-2b1e-4d3a-9f1e-6d2f5c1a7b9d",
     "RepositoryId": "shop/web",
 }
+# The same with lifecycle-health in a VPC (for its HTTP check): IAM must fit both.
+SAMPLE_PARAMETERS_IN_VPC = {
+    **SAMPLE_PARAMETERS,
+    "HealthHttpPort": "8080",
+    "FunctionSubnetIds": "subnet-0a1b2c3d4e5f60718,subnet-0f1e2d3c4b5a69788",
+    "FunctionSecurityGroupIds": "sg-0123456789abcdef0",
+}
 
 
 @dataclass(frozen=True)
@@ -181,8 +188,8 @@ def iam_findings(expanded: dict, resolver: Resolver) -> list[Finding]:
             found.append(Finding("iam", function, f"grants {action}, which {crate} neither calls nor needs for a call"))
         for action in sorted(want - have):
             found.append(Finding("iam", function, f"does not grant {action}, which {crate} declares"))
-        for arn in grants.other_managed_policies:
-            found.append(Finding("iam", function, f"has managed policy {arn}: grant the calls inline instead"))
+        for problem in grants.problems:
+            found.append(Finding("iam", function, problem))
     return found
 
 
@@ -229,7 +236,8 @@ def run(path: Path = TEMPLATE) -> list[Finding]:
         found += checkov(expanded_path)
     resolver = Resolver(expanded, SAMPLE_PARAMETERS)
     found += parliament_findings(expanded, resolver)
-    found += iam_findings(expanded, resolver)
+    for variant in (SAMPLE_PARAMETERS, SAMPLE_PARAMETERS_IN_VPC):
+        found += [f for f in iam_findings(expanded, Resolver(expanded, variant)) if f not in found]
     found += release_state_findings(expanded, resolver)
     return found
 

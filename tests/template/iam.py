@@ -19,15 +19,13 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from resolve import NO_VALUE
+
 ROOT = Path(__file__).resolve().parents[2]
 
-# Policies of a function's role that are Lambda's own, not the code's.
-PLATFORM_MANAGED_POLICIES = {
-    "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
-    "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole",
-}
-# SAM writes the on-failure destination's permission (sqs:SendMessage) into the role.
-PLATFORM_POLICY_SUFFIX = "EventInvokeConfigOnFailureSQSPolicy"
+# Lambda's own permissions, not the code's: logs always, network interfaces inside a VPC only.
+BASIC_EXECUTION = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+VPC_ACCESS = "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
 
 # Operations whose IAM action has another name than the operation (Service Authorization Reference).
 IAM_NAMES = {"invoke": "InvokeFunction"}
@@ -175,28 +173,49 @@ def function_crates(expanded: dict) -> dict[str, str]:
 @dataclass
 class Grants:
     actions: dict[str, list[object]] = field(default_factory=dict)  # action → resources
-    other_managed_policies: list[str] = field(default_factory=list)
-    denies: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def on_failure_destinations(expanded: dict, resolver, function: str) -> list[str]:
+    """The ARNs Lambda sends `function`'s failed asynchronous invocations to (with its role)."""
+    found = []
+    for resource in expanded["Resources"].values():
+        if resource["Type"] != "AWS::Lambda::EventInvokeConfig":
+            continue
+        props = resource["Properties"]
+        if props.get("FunctionName") != {"Ref": function}:
+            continue
+        destination = props.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+        if destination:
+            found.append(resolver.value(destination))
+    return found
 
 
 def granted(expanded: dict, resolver, function: str) -> Grants:
-    """The Allow statements of `function`'s execution role, resolved; Lambda's own policies apart."""
-    role_ref = expanded["Resources"][function]["Properties"]["Role"]
+    """The Allow statements of `function`'s execution role, resolved, Lambda's own permissions
+    apart: its logs, its network interfaces when it is in a VPC, sending to its on-failure
+    destination. Anything else Lambda-ish is a problem (e.g. a VPC policy outside any VPC)."""
+    props = expanded["Resources"][function]["Properties"]
+    role_ref = props["Role"]
     role_name = role_ref["Fn::GetAtt"][0] if isinstance(role_ref, dict) else role_ref
     role = resolver.value(expanded["Resources"][role_name]["Properties"])
+    vpc = resolver.value(props["VpcConfig"]) if "VpcConfig" in props else NO_VALUE
+    in_vpc = vpc is not NO_VALUE and bool(vpc.get("SubnetIds"))
     grants = Grants()
     for arn in role.get("ManagedPolicyArns", []):
-        if arn not in PLATFORM_MANAGED_POLICIES:
-            grants.other_managed_policies.append(arn)
-    for policy in role.get("Policies", []):
-        if policy["PolicyName"].endswith(PLATFORM_POLICY_SUFFIX):
+        if arn == BASIC_EXECUTION or (arn == VPC_ACCESS and in_vpc):
             continue
+        reason = "outside any VPC" if arn == VPC_ACCESS else "grant the calls inline instead"
+        grants.problems.append(f"has managed policy {arn}: {reason}")
+    destinations = on_failure_destinations(expanded, resolver, function)
+    for policy in role.get("Policies", []):
         for statement in policy["PolicyDocument"]["Statement"]:
-            if statement["Effect"] != "Allow":
-                grants.denies += 1
-                continue
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
             resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            if statement["Effect"] != "Allow":
+                continue
+            if actions == ["sqs:SendMessage"] and resources and all(r in destinations for r in resources):
+                continue
             for action in actions:
                 grants.actions.setdefault(action, []).extend(resources)
     return grants

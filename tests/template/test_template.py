@@ -104,17 +104,28 @@ SEEDS = [
     ),
     Seed(
         "a grant the code never calls",
-        "                - ec2:DescribeTags\n",
-        "                - ec2:DescribeTags\n                - ec2:TerminateInstances\n",
+        "                  - ec2:DescribeTags\n",
+        "                  - ec2:DescribeTags\n                  - ec2:TerminateInstances\n",
         "iam",
         "grants ec2:TerminateInstances",
     ),
     Seed(
         "a call the template does not grant",
-        "                - ec2:DescribeTags\n",
+        "                  - ec2:DescribeTags\n",
         "",
         "iam",
         "does not grant ec2:DescribeTags",
+    ),
+    Seed(
+        "network interface permissions outside any VPC",
+        """        - !If
+          - HasFunctionVpc
+          - !Sub arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole
+          - !Ref AWS::NoValue
+""",
+        "        - !Sub arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole\n",
+        "iam",
+        "outside any VPC",
     ),
     Seed(
         "a group pinned to a version frozen in the template",
@@ -138,7 +149,8 @@ def test_the_template_passes_every_check():
 
 @pytest.mark.parametrize("seed", SEEDS, ids=[s.name for s in SEEDS])
 def test_the_chain_fails_on_a_seeded_error_and_names_it(seed: Seed, tmp_path: Path):
-    assert TEXT.count(seed.old) == 1, f"the seed's anchor must occur once in template.yaml: {seed.old!r}"
+    anchor = "\n" + seed.old if seed.old.startswith(" ") else seed.old  # whole lines, indentation included
+    assert TEXT.count(anchor) == 1, f"the seed's anchor must occur once in template.yaml: {seed.old!r}"
     seeded = tmp_path / "template.yaml"
     seeded.write_text(TEXT.replace(seed.old, seed.new))
     findings = chain.run(seeded)
