@@ -167,6 +167,7 @@ mod tests {
         }
         assert!(with(" ").unwrap_err().to_string().contains("must not be empty"));
         assert!(with(&"/a".repeat(15)).is_ok(), "15 levels are allowed");
+        assert!(with(&format!("/{}", "a".repeat(1010))).is_ok(), "1011 characters are allowed");
     }
 
     #[test]
