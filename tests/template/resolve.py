@@ -18,6 +18,20 @@ PSEUDO = {
 }
 
 
+FIELDS = {"region": PSEUDO["AWS::Region"], "account": PSEUDO["AWS::AccountId"], "stack": PSEUDO["AWS::StackName"]}
+
+# `Fn::GetAtt X.Arn` by resource type: {name} is the logical id, {physical} what Ref gives.
+ARNS = {
+    "AWS::Lambda::Function": "arn:aws:lambda:{region}:{account}:function:{physical}",
+    "AWS::SQS::Queue": "arn:aws:sqs:{region}:{account}:{name}",
+    "AWS::KMS::Key": "arn:aws:kms:{region}:{account}:key/{name}",
+    "AWS::S3::Bucket": "arn:aws:s3:::{lower}",
+    "AWS::IAM::Role": "arn:aws:iam::{account}:role/{name}",
+    "AWS::Logs::LogGroup": "arn:aws:logs:{region}:{account}:log-group:{physical}:*",
+    "AWS::Events::Rule": "arn:aws:events:{region}:{account}:rule/{stack}-{name}",
+}
+
+
 class Resolver:
     def __init__(self, template: dict, parameters: dict[str, str] | None = None):
         self.template = template
@@ -94,24 +108,9 @@ class Resolver:
 
     def _get_att(self, arg):
         name, attribute = arg.split(".", 1) if isinstance(arg, str) else arg
-        resource = self.resources[name]
-        kind = resource["Type"]
-        region, account = PSEUDO["AWS::Region"], PSEUDO["AWS::AccountId"]
-        if attribute == "Arn":
-            if kind == "AWS::Lambda::Function":
-                return f"arn:aws:lambda:{region}:{account}:function:{self._ref(name)}"
-            if kind == "AWS::SQS::Queue":
-                return f"arn:aws:sqs:{region}:{account}:{name}"
-            if kind == "AWS::KMS::Key":
-                return f"arn:aws:kms:{region}:{account}:key/{name}"
-            if kind == "AWS::S3::Bucket":
-                return f"arn:aws:s3:::{name.lower()}"
-            if kind == "AWS::IAM::Role":
-                return f"arn:aws:iam::{account}:role/{name}"
-            if kind == "AWS::Logs::LogGroup":
-                return f"arn:aws:logs:{region}:{account}:log-group:{self._ref(name)}:*"
-            if kind == "AWS::Events::Rule":
-                return f"arn:aws:events:{region}:{account}:rule/{PSEUDO['AWS::StackName']}-{name}"
+        kind = self.resources[name]["Type"]
+        if attribute == "Arn" and kind in ARNS:
+            return ARNS[kind].format(name=name, lower=name.lower(), physical=self._ref(name), **FIELDS)
         if attribute == "QueueName":
             return name
         return f"{name}.{attribute}"
