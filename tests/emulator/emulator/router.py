@@ -176,7 +176,10 @@ class Router:
             close = getattr(chunks, "close", None)
             if close:
                 close()
-        headers = {k: v for k, v in captured["headers"].items() if k.lower() != "content-length"}
+        # The length is recomputed for the body we send, except on HEAD: there it is the
+        # object's size, which S3 clients read (the AWS CLI fails on a HEAD Object without it).
+        keep_length = environ.get("REQUEST_METHOD") == "HEAD"
+        headers = {k: v for k, v in captured["headers"].items() if keep_length or k.lower() != "content-length"}
         return captured["status"], headers, payload
 
     # ---------- control endpoints ----------

@@ -213,3 +213,13 @@ def test_an_instance_status_can_be_set_for_a_while_then_returns_to_ok(aws, contr
     assert status() == "initializing"
     control.advance(1)
     assert status() == "ok"
+
+
+def test_a_head_object_keeps_the_objects_content_length(aws, control):
+    # S3 HeadObject: "Content-Length: Size of the body in bytes" is a response header of HEAD too;
+    # the AWS CLI's `s3 cp` reads it before downloading.
+    s3 = aws("s3")
+    s3.create_bucket(Bucket="lengths")
+    s3.put_object(Bucket="lengths", Key="release.zip", Body=b"x" * 1234)
+    assert s3.head_object(Bucket="lengths", Key="release.zip")["ContentLength"] == 1234
+    assert s3.get_object(Bucket="lengths", Key="release.zip")["Body"].read() == b"x" * 1234
