@@ -6,6 +6,7 @@ script writes is under the test's temporary directory."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -107,7 +108,7 @@ def sandbox(emulator: Emulator, tmp_path: Path) -> Sandbox:
         secrets.delete_secret(SecretId="web/staging", ForceDeleteWithoutRecovery=True)
     except secrets.exceptions.ResourceNotFoundException:
         pass
-    secrets.create_secret(Name="web/staging", SecretString='{"API_KEY": "%s", "quote\\"d": "a\\"b"}' % API_KEY)
+    secrets.create_secret(Name="web/staging", SecretString=json.dumps({"API_KEY": API_KEY, 'quote"d': 'a"b'}))
     box.instance_id = ec2.run_instances(
         ImageId="ami-12c6146b",
         MinCount=1,
