@@ -101,6 +101,12 @@ def expand(template: dict) -> dict:
     for resource in template.get("Resources", {}).values():
         if resource.get("Type") == "AWS::Serverless::Function":
             resource.setdefault("Properties", {})["CodeUri"] = "s3://bucket/function.zip"
+        if resource.get("Type") == "AWS::Serverless::Application" and isinstance(
+            resource["Properties"]["Location"], str
+        ):
+            # `sam package` uploads a nested template and puts its URL here.
+            name = Path(resource["Properties"]["Location"]).name
+            resource["Properties"]["Location"] = f"https://s3.{REGION}.amazonaws.com/bucket/{name}"
     function_globals = template.get("Globals", {}).get("Function", {})
     function_globals.pop("CodeUri", None)
     parameters = {"AWS::Region": REGION, "AWS::AccountId": "123456789012", "AWS::Partition": "aws"}
@@ -222,11 +228,59 @@ def release_state_findings(expanded: dict, resolver: Resolver) -> list[Finding]:
     return found
 
 
+def nested_templates(template: dict, path: Path) -> list[Path]:
+    """The local templates of `AWS::Serverless::Application`s (`sam package` uploads them)."""
+    found = []
+    for resource in template.get("Resources", {}).values():
+        location = (
+            resource.get("Properties", {}).get("Location")
+            if resource.get("Type") == "AWS::Serverless::Application"
+            else None
+        )
+        if isinstance(location, str) and not location.startswith(("https://", "s3://")):
+            found.append((path.parent / location).resolve())
+    return found
+
+
+def fleet_findings(expanded: dict, resolver: Resolver) -> list[Finding]:
+    """What checkov does not check on a launch template: every EBS volume encrypted, IMDSv2
+    only with instance metadata tags on (the user data reads the release from them), no key pair."""
+    found = []
+    for name, resource in expanded["Resources"].items():
+        if resource["Type"] != "AWS::EC2::LaunchTemplate":
+            continue
+        data = resource.get("Properties", {}).get("LaunchTemplateData", {})
+        for mapping in data.get("BlockDeviceMappings", []):
+            if "Ebs" in mapping and resolver.value(mapping["Ebs"].get("Encrypted")) is not True:
+                found.append(Finding("fleet", name, f"{name}: {mapping.get('DeviceName')} is not encrypted"))
+        metadata = resolver.value(data.get("MetadataOptions", {}))
+        if metadata.get("HttpTokens") != "required" or metadata.get("InstanceMetadataTags") != "enabled":
+            found.append(Finding("fleet", name, f"{name}: needs HttpTokens required and InstanceMetadataTags enabled"))
+        if "KeyName" in data:
+            found.append(Finding("fleet", name, f"{name}: has KeyName; nobody logs in to the fleet"))
+    return found
+
+
 def run(path: Path = TEMPLATE) -> list[Finding]:
+    """Every finding on `path` and on the nested templates it deploys from this repository."""
+    found = run_one(path)
+    try:
+        nested = nested_templates(load(path), path)
+    except Exception:
+        nested = []
+    for child in dict.fromkeys(nested):  # once each, however many environments use it
+        if not child.exists():
+            found.append(Finding("nested template", str(child), "does not exist"))
+            continue
+        found += [Finding(f.tool, f"{child.name}: {f.where}", f.message) for f in run_one(child)]
+    return found
+
+
+def run_one(path: Path) -> list[Finding]:
     found = sam_validate(path)
     try:
         template = load(path)
-        expanded = expand(template)
+        expanded = expand(template) if "Transform" in template else template
     except Exception as e:  # the translator's own errors name the resource
         return [*found, Finding("sam translator", path.name, str(e))]
     with tempfile.TemporaryDirectory() as tmp:
@@ -239,6 +293,7 @@ def run(path: Path = TEMPLATE) -> list[Finding]:
     for variant in (SAMPLE_PARAMETERS, SAMPLE_PARAMETERS_IN_VPC):
         found += [f for f in iam_findings(expanded, Resolver(expanded, variant)) if f not in found]
     found += release_state_findings(expanded, resolver)
+    found += fleet_findings(expanded, resolver)
     return found
 
 

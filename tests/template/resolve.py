@@ -29,6 +29,8 @@ ARNS = {
     "AWS::IAM::Role": "arn:aws:iam::{account}:role/{name}",
     "AWS::Logs::LogGroup": "arn:aws:logs:{region}:{account}:log-group:{physical}:*",
     "AWS::Events::Rule": "arn:aws:events:{region}:{account}:rule/{stack}-{name}",
+    "AWS::EFS::FileSystem": "arn:aws:elasticfilesystem:{region}:{account}:file-system/fs-{lower}",
+    "AWS::EFS::AccessPoint": "arn:aws:elasticfilesystem:{region}:{account}:access-point/fsap-{lower}",
 }
 
 
@@ -104,6 +106,8 @@ class Resolver:
             return self.value(props.get("Name", name))
         if kind == "AWS::Logs::LogGroup":
             return self.value(props.get("LogGroupName", name))
+        if kind == "AWS::SSM::Parameter":
+            return self.value(props.get("Name", name))
         return name
 
     def _get_att(self, arg):

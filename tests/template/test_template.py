@@ -1,6 +1,8 @@
 """template.yaml passes the whole check chain, and the chain fails, naming the error, on copies
 of it that each carry one known error (a check that cannot fail checks nothing)."""
 
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -8,6 +10,7 @@ import chain
 import pytest
 
 TEXT = chain.TEMPLATE.read_text()
+FLEET = chain.ROOT / "fleet" / "fleet.yaml"
 
 # A group as the fleet would declare one, for the release-state seeds (the stack has none yet).
 GROUP = """
@@ -49,6 +52,7 @@ class Seed:
     new: str
     tool: str  # the step that must name it
     needle: str  # in the finding's resource or message
+    file: str = "template.yaml"  # or fleet/fleet.yaml, the nested fleet template
 
 
 def add_resources(block: str) -> tuple[str, str]:
@@ -142,6 +146,60 @@ SEEDS = [
 ]
 
 
+FLEET_SEEDS = [
+    Seed(
+        "SSH open to the world",
+        "      SecurityGroupIngress:\n        - Description: the application, from the load balancer only\n",
+        "      SecurityGroupIngress:\n        - { IpProtocol: tcp, FromPort: 22, ToPort: 22, CidrIp: 0.0.0.0/0 }\n"
+        "        - Description: the application, from the load balancer only\n",
+        "checkov",
+        "CKV_AWS_24",
+        "fleet/fleet.yaml",
+    ),
+    Seed(
+        "IMDSv1 allowed",
+        "          HttpTokens: required\n",
+        "          HttpTokens: optional\n",
+        "checkov",
+        "CKV_AWS_79",
+        "fleet/fleet.yaml",
+    ),
+    Seed(
+        "an unencrypted root volume",
+        "Ebs: { VolumeSize: 20, VolumeType: gp3, Encrypted: true, DeleteOnTermination: true }",
+        "Ebs: { VolumeSize: 20, VolumeType: gp3, Encrypted: false, DeleteOnTermination: true }",
+        "fleet",
+        "LaunchTemplate: /dev/xvda is not encrypted",
+        "fleet/fleet.yaml",
+    ),
+    Seed(
+        "a key pair to log in with",
+        "        # No KeyName: there is no key pair, and no port 22 to use one on.\n",
+        "        KeyName: ops\n",
+        "fleet",
+        "LaunchTemplate: has KeyName",
+        "fleet/fleet.yaml",
+    ),
+    Seed(
+        "a fleet group on the template's latest version",
+        '        Version: !Sub "{{resolve:ssm:${ReleaseState}}}"\n',
+        "        Version: !GetAtt LaunchTemplate.LatestVersionNumber\n",
+        "release state",
+        "Group",
+        "fleet/fleet.yaml",
+    ),
+    Seed(
+        "an instance reading every secret",
+        "                Resource: !Sub arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${ApplicationName}/${Stage}-??????\n",
+        '                Resource: "*"\n',
+        "parliament",
+        "RESOURCE_STAR",
+        "fleet/fleet.yaml",
+    ),
+]
+SEEDS += FLEET_SEEDS
+
+
 def test_the_template_passes_every_check():
     findings = chain.run()
     assert findings == [], "\n".join(map(str, findings))
@@ -149,11 +207,16 @@ def test_the_template_passes_every_check():
 
 @pytest.mark.parametrize("seed", SEEDS, ids=[s.name for s in SEEDS])
 def test_the_chain_fails_on_a_seeded_error_and_names_it(seed: Seed, tmp_path: Path):
+    (tmp_path / "fleet").mkdir()
+    copies = {"template.yaml": TEXT, "fleet/fleet.yaml": FLEET.read_text()}
+    text = copies[seed.file]
     anchor = "\n" + seed.old if seed.old.startswith(" ") else seed.old  # whole lines, indentation included
-    assert TEXT.count(anchor) == 1, f"the seed's anchor must occur once in template.yaml: {seed.old!r}"
-    seeded = tmp_path / "template.yaml"
-    seeded.write_text(TEXT.replace(seed.old, seed.new))
-    findings = chain.run(seeded)
+    assert text.count(anchor) == 1, f"the seed's anchor must occur once in {seed.file}: {seed.old!r}"
+    copies[seed.file] = text.replace(seed.old, seed.new)
+    for name, content in copies.items():
+        (tmp_path / name).write_text(content)
+    # Only the seeded file is checked: the other is the real one, checked on its own above.
+    findings = chain.run_one(tmp_path / seed.file)
     named = [f for f in findings if f.tool == seed.tool and (seed.needle in f.where or seed.needle in f.message)]
     assert named, f"{seed.tool} did not name {seed.needle!r}; the chain said:\n" + "\n".join(map(str, findings))
 
@@ -163,3 +226,27 @@ def test_a_group_that_takes_its_version_from_the_release_state_passes(tmp_path: 
     expanded = chain.expand(chain.load_text(TEXT.replace(old, new)))
     resolver = chain.Resolver(expanded, chain.SAMPLE_PARAMETERS)
     assert chain.release_state_findings(expanded, resolver) == []
+
+
+def test_the_launch_template_carries_the_user_data_script_as_it_is_in_the_repository():
+    done = subprocess.run(
+        [sys.executable, str(chain.ROOT / "scripts" / "render-user-data"), "--check"], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_user_data_with_its_preamble_is_valid_bash_that_shellcheck_accepts(tmp_path: Path):
+    fleet = chain.load(FLEET)
+    joined = fleet["Resources"]["LaunchTemplate"]["Properties"]["LaunchTemplateData"]["UserData"]["Fn::Base64"][
+        "Fn::Join"
+    ]
+    resolver = chain.Resolver(fleet, {"ImageId": "ami-0123456789abcdef0"})
+    user_data = joined[0].join(str(resolver.value(part)) for part in joined[1])
+    assert user_data.startswith("#!/bin/bash\nexport FLEET_APP=web\nexport FLEET_SECRETS_PATH=/web/")
+    script = tmp_path / "user-data"
+    script.write_text(user_data)
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    shellcheck = chain.ROOT / ".venv-fleet" / "bin" / "shellcheck"
+    done = subprocess.run([str(shellcheck), str(script)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout
+    assert len(user_data.encode()) < 16 * 1024, "EC2 takes at most 16 KB of user data"
