@@ -364,3 +364,28 @@ async fn an_instance_that_stays_initializing_is_abandoned_at_the_maximum_wait_co
     let retry = &world.launch_events()[1]["detail"];
     assert_ne!(retry["LifecycleActionToken"].as_str(), Some(token.as_str()), "a new instance with its own action");
 }
+
+#[tokio::test]
+async fn an_instance_whose_user_data_tagged_bootstrap_failed_is_abandoned_with_the_reason_it_gave() {
+    let world = World::new().await;
+    let _turn = world.em.exclusive().await;
+    world.refresh_with_hook("web-bootfail", 1, false, "CONTINUE").await;
+    let event = world.launch_events()[0].clone();
+    let instance = event["detail"]["EC2InstanceId"].as_str().unwrap().to_owned();
+    let tag = |k: &str, v: &str| aws_sdk_ec2::types::Tag::builder().key(k).value(v).build();
+    // What fleet/user-data.sh's ERR trap leaves on the instance.
+    let reason = "reading secret web/staging from Secrets Manager - exit 254";
+    world
+        .ec2
+        .create_tags()
+        .resources(&instance)
+        .tags(tag("bootstrap", "failed"))
+        .tags(tag("bootstrap-reason", reason))
+        .send()
+        .await
+        .unwrap();
+
+    let out = world.gate(quick(300), None).handle(invocation(event.clone(), Duration::from_secs(60))).await.unwrap();
+    assert_eq!(out["reason"], format!("user data reported bootstrap=failed: {reason}"), "{out}");
+    assert_eq!(world.action(event["detail"]["LifecycleActionToken"].as_str().unwrap())["Result"], "ABANDON");
+}

@@ -51,9 +51,14 @@ pub enum HttpCheckResult {
 #[serde(tag = "tag", rename_all = "kebab-case")]
 pub enum BootstrapCheck {
     Complete,
-    Failed,
+    /// With the reason user data gave in the `<tag>-reason` tag, if it gave one.
+    Failed {
+        reason: Option<String>,
+    },
     Absent,
-    Other { value: String },
+    Other {
+        value: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -103,7 +108,13 @@ pub fn verdict(look: &Look, elapsed: Duration, settings: &Settings) -> Verdict {
     };
     let mut warming = Vec::new();
     match &checks.bootstrap {
-        BootstrapCheck::Failed => return Verdict::Unhealthy(format!("user data reported {}=failed", settings.bootstrap_tag)),
+        BootstrapCheck::Failed { reason } => {
+            let tag = &settings.bootstrap_tag;
+            return Verdict::Unhealthy(match reason {
+                Some(reason) => format!("user data reported {tag}=failed: {reason}"),
+                None => format!("user data reported {tag}=failed"),
+            });
+        }
         BootstrapCheck::Complete => {}
         other if settings.require_bootstrap_complete => {
             let seen = match other {
@@ -236,8 +247,14 @@ mod tests {
 
     #[test]
     fn bootstrap_failed_abandons_at_once_whatever_else_says() {
-        let checks = Checks { bootstrap: BootstrapCheck::Failed, instance: InstanceCheck::Pending, ..healthy() };
+        let checks = Checks { bootstrap: BootstrapCheck::Failed { reason: None }, instance: InstanceCheck::Pending, ..healthy() };
         assert_eq!(decide(&checks, secs(1), &Settings::default()), Decision::Abandon("user data reported bootstrap=failed".into()));
+        let reason = Some("reading secret web/staging from Secrets Manager - exit 254".to_owned());
+        let checks = Checks { bootstrap: BootstrapCheck::Failed { reason }, ..healthy() };
+        assert_eq!(
+            decide(&checks, secs(1), &Settings::default()),
+            Decision::Abandon("user data reported bootstrap=failed: reading secret web/staging from Secrets Manager - exit 254".into())
+        );
     }
 
     #[test]

@@ -38,6 +38,17 @@ async fn bootstrap_failed_abandons_without_waiting() {
 }
 
 #[tokio::test]
+async fn bootstrap_failed_abandons_with_the_reason_user_data_tagged() {
+    let (h, g, c) = (hook(300), group(&[]), complete("ABANDON"));
+    let (s, t) = (status(InstanceStateName::Running, "ok", "ok"), failed_with_reason("downloading the release artifact - exit 1"));
+    let out =
+        run(launch(Duration::ZERO), Mocks { autoscaling: &[&h, &g, &c], ec2: &[&s, &t], elb: NO_RULES, lambda: NO_RULES }, fast(), MINUTE)
+            .await
+            .unwrap();
+    assert_eq!(out["reason"], "user data reported bootstrap=failed: downloading the release artifact - exit 1");
+}
+
+#[tokio::test]
 async fn a_warming_instance_gets_a_heartbeat_through_throttling_then_is_continued() {
     let h = hook(30);
     let g = group(&[]);

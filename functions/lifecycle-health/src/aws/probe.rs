@@ -96,20 +96,24 @@ impl Probe {
         Ok(out.reservations().iter().flat_map(|r| r.instances()).find_map(|i| i.private_ip_address().map(str::to_owned)))
     }
 
+    /// The bootstrap tag and, beside it, `<tag>-reason` (fleet/user-data.sh sets both on failure).
     async fn bootstrap(&self, instance_id: &str, tag: &str) -> Result<BootstrapCheck, AwsCallError> {
+        let reason_tag = format!("{tag}-reason");
         let out = self
             .ec2
             .describe_tags()
             .filters(Filter::builder().name("resource-id").values(instance_id).build())
-            .filters(Filter::builder().name("key").values(tag).build())
+            .filters(Filter::builder().name("key").values(tag).values(&reason_tag).build())
             .send()
             .await
             .map_err(|e| AwsCallError::from_sdk("ec2:DescribeTags", e))?;
-        let value = out.tags().iter().find(|t| t.key() == Some(tag)).and_then(|t| t.value());
-        Ok(match value {
+        let value_of = |key: &str| out.tags().iter().find(|t| t.key() == Some(key)).and_then(|t| t.value());
+        Ok(match value_of(tag) {
             None => BootstrapCheck::Absent,
             Some(v) if v.eq_ignore_ascii_case("complete") => BootstrapCheck::Complete,
-            Some(v) if v.eq_ignore_ascii_case("failed") => BootstrapCheck::Failed,
+            Some(v) if v.eq_ignore_ascii_case("failed") => {
+                BootstrapCheck::Failed { reason: value_of(&reason_tag).filter(|r| !r.trim().is_empty()).map(str::to_owned) }
+            }
             Some(v) => BootstrapCheck::Other { value: v.to_owned() },
         })
     }

@@ -198,6 +198,20 @@ pub fn tags(bootstrap: Option<&'static str>) -> Rule {
     })
 }
 
+/// `bootstrap=failed` with the `bootstrap-reason` tag, answered only when both keys are asked for.
+pub fn failed_with_reason(reason: &'static str) -> Rule {
+    mock!(aws_sdk_ec2::Client::describe_tags)
+        .match_requests(|r| {
+            let keys: Vec<&str> =
+                r.filters().iter().filter(|f| f.name() == Some("key")).flat_map(|f| f.values()).map(String::as_str).collect();
+            keys == ["bootstrap", "bootstrap-reason"]
+        })
+        .then_output(move || {
+            let tag = |k: &str, v: &str| TagDescription::builder().key(k).value(v).resource_id(INSTANCE).build();
+            DescribeTagsOutput::builder().tags(tag("bootstrap", "failed")).tags(tag("bootstrap-reason", reason)).build()
+        })
+}
+
 pub fn target(state: &'static str, reason: Option<&'static str>) -> Rule {
     mock!(aws_sdk_elasticloadbalancingv2::Client::describe_target_health).then_output(move || {
         let mut health = TargetHealth::builder().state(TargetHealthStateEnum::from(state));
