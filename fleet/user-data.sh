@@ -33,7 +33,7 @@ FLEET_SYSTEMD_DIR=${FLEET_SYSTEMD_DIR:-/etc/systemd/system}
 FLEET_BOOTSTRAP_TAG=${FLEET_BOOTSTRAP_TAG:-bootstrap}
 FLEET_IMDS=${FLEET_IMDS:-http://169.254.169.254}
 
-step="reading the instance metadata"
+step=""
 instance_id=""
 region=""
 environment=""
@@ -61,25 +61,32 @@ on_error() {
 }
 trap 'on_error $?' ERR
 
+# Each step is announced (the boot log is cloud-init's output) and named in a failure's reason.
+begin() {
+  step=$1
+  echo "==> $step"
+}
+
 # ---- 1. who am I, and which release (IMDSv2: a session token, then the metadata)
+begin "reading the instance metadata"
 token=$(curl -fsS --retry 5 --retry-connrefused -X PUT -H "X-aws-ec2-metadata-token-ttl-seconds: 21600" "$FLEET_IMDS/latest/api/token")
 metadata() {
   curl -fsS --retry 5 --retry-connrefused -H "X-aws-ec2-metadata-token: $token" "$FLEET_IMDS/latest/meta-data/$1"
 }
 instance_id=$(metadata instance-id)
 region=$(metadata placement/region)
-step="reading the release tags - instance metadata tags must be enabled"
+begin "reading the release tags - instance metadata tags must be enabled"
 release=$(metadata tags/instance/deploy:release)
 stage=$(metadata tags/instance/deploy:stage)
 artifact=$(metadata tags/instance/deploy:artifact)
 echo "instance $instance_id in $region: release $release for $stage from $artifact"
 
 # ---- 2. the release
-step="downloading the release artifact $artifact"
+begin "downloading the release artifact $artifact"
 release_dir=$FLEET_ROOT/releases/$release
 download=$(mktemp -d)
 aws s3 cp --only-show-errors --region "$region" "$artifact" "$download/release.zip"
-step="unpacking the release artifact"
+begin "unpacking the release artifact"
 rm -rf "$release_dir.partial"
 mkdir -p "$release_dir.partial"
 unzip -q "$download/release.zip" -d "$release_dir.partial"
@@ -88,7 +95,7 @@ mv "$release_dir.partial" "$release_dir"
 ln -sfn "$release_dir" "$FLEET_ROOT/current"
 
 # ---- 3. secrets, straight from the CLI's output into the file (never a variable, never argv)
-step="preparing the environment file $FLEET_ENV_FILE"
+begin "preparing the environment file $FLEET_ENV_FILE"
 mkdir -p "$(dirname "$FLEET_ENV_FILE")"
 environment=$(mktemp "$FLEET_ENV_FILE.XXXXXX")
 write_environment() {
@@ -110,16 +117,16 @@ for name, value in pairs:
 ' "$1" >>"$environment"
 }
 if [ -n "$FLEET_SECRETS_PATH" ]; then
-  step="reading SSM parameters under $FLEET_SECRETS_PATH"
+  begin "reading SSM parameters under $FLEET_SECRETS_PATH"
   aws ssm get-parameters-by-path --region "$region" --path "$FLEET_SECRETS_PATH" --recursive --with-decryption \
     --query Parameters --output json | write_environment ssm
 fi
 if [ -n "$FLEET_SECRET_ID" ]; then
-  step="reading secret $FLEET_SECRET_ID from Secrets Manager"
+  begin "reading secret $FLEET_SECRET_ID from Secrets Manager"
   aws secretsmanager get-secret-value --region "$region" --secret-id "$FLEET_SECRET_ID" \
     --query SecretString --output json | write_environment secret
 fi
-step="writing the environment file $FLEET_ENV_FILE"
+begin "writing the environment file $FLEET_ENV_FILE"
 printf 'RELEASE="%s"\nSTAGE="%s"\n' "$release" "$stage" >>"$environment"
 chmod 600 "$environment"
 mv "$environment" "$FLEET_ENV_FILE"
@@ -127,11 +134,11 @@ environment=""
 
 # ---- 4. logs on EFS, in a folder of this instance
 if [ -n "$FLEET_EFS_ID" ]; then
-  step="mounting EFS $FLEET_EFS_ID over TLS"
+  begin "mounting EFS $FLEET_EFS_ID over TLS"
   mkdir -p "$FLEET_LOG_MOUNT"
   mount -t efs -o "tls,iam${FLEET_EFS_ACCESS_POINT:+,accesspoint=$FLEET_EFS_ACCESS_POINT}" "$FLEET_EFS_ID:/" "$FLEET_LOG_MOUNT"
   logs=$FLEET_LOG_MOUNT/$stage/$instance_id
-  step="preparing the log folder $logs"
+  begin "preparing the log folder $logs"
   mkdir -p "$logs/app"
   mkdir -p "$(dirname "$FLEET_APP_LOG_DIR")"
   ln -sfn "$logs/app" "$FLEET_APP_LOG_DIR"
@@ -152,7 +159,7 @@ fi
 # ---- 5. Puppet, when the release ships manifests
 manifests=$release_dir/puppet/manifests
 if [ -d "$manifests" ]; then
-  step="applying the Puppet manifests of the release"
+  begin "applying the Puppet manifests of the release"
   status=0
   puppet apply --detailed-exitcodes --modulepath "$release_dir/puppet/modules" "$manifests" || status=$?
   # --detailed-exitcodes: 2 means changes were applied, which is success.
@@ -162,7 +169,7 @@ if [ -d "$manifests" ]; then
 fi
 
 # ---- 6. the application: the release's own unit, or one that runs bin/start
-step="starting $FLEET_APP"
+begin "starting $FLEET_APP"
 unit=$FLEET_SYSTEMD_DIR/$FLEET_APP.service
 if [ -f "$release_dir/deploy/$FLEET_APP.service" ]; then
   cp "$release_dir/deploy/$FLEET_APP.service" "$unit"
@@ -184,6 +191,6 @@ systemctl daemon-reload
 systemctl enable --now "$FLEET_APP.service"
 
 # ---- 7. tell lifecycle-health
-step="tagging the instance $FLEET_BOOTSTRAP_TAG=complete"
+begin "tagging the instance $FLEET_BOOTSTRAP_TAG=complete"
 tag_self "Key=$FLEET_BOOTSTRAP_TAG,Value=complete"
 echo "bootstrap complete: release $release is running on $instance_id"
