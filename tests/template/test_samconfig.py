@@ -59,6 +59,13 @@ def test_the_placeholders_are_refused_until_a_team_replaces_them(environment):
         assert violation(name, values[name]), f"{name}={values[name]} would deploy"
 
 
+def test_an_environment_url_that_would_break_qa_notifys_json_is_refused():
+    assert violation("StagingUrl", "https://staging.example.com/qa?x=1") is None
+    assert violation("ProductionUrl", "") is None
+    for bad in ['https://x.example.com/"', "https://x.example.com/\\", "https://x .example.com", "ftp://x"]:
+        assert violation("StagingUrl", bad) and violation("DevUrl", bad), bad
+
+
 def test_a_real_connection_and_repository_are_accepted():
     assert violation("ConnectionArn", chain.SAMPLE_PARAMETERS["ConnectionArn"]) is None
     assert violation("ConnectionArn", "arn:aws:codestar-connections:us-east-1:123456789012:connection/abc-123") is None
