@@ -193,6 +193,9 @@ mod tests {
         let existing = vec![TagSpecification { resource_type: "instance".into(), tags: many }];
         let release = Release { id: "c".into(), artifact: Some("s3://a/b".into()), stage: "dev".into() };
         assert_eq!(merge_release_tags(existing, &release).unwrap_err(), ReleaseError::TooManyTags { count: 51 });
+        let fifty: Vec<_> = (0..47).map(|i| (format!("k{i}"), "v".to_owned())).collect();
+        let existing = vec![TagSpecification { resource_type: "instance".into(), tags: fifty }];
+        assert_eq!(merge_release_tags(existing, &release).unwrap()[0].tags.len(), 50, "exactly fifty fit");
     }
 
     #[test]
@@ -200,5 +203,6 @@ mod tests {
         let long = "x".repeat(300);
         let err = resolve_release(Some(&long), None, &[], "dev").unwrap_err();
         assert_eq!(err, ReleaseError::TagTooLong { key: RELEASE_TAG, chars: 300 });
+        assert_eq!(resolve_release(Some(&"x".repeat(256)), None, &[], "dev").unwrap().id.len(), 256, "256 characters fit");
     }
 }
