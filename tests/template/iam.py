@@ -15,7 +15,6 @@ import functools
 import json
 import re
 import subprocess
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -151,11 +150,6 @@ def called(crate: str) -> Scan:
 
 def declared(crate: str) -> tuple[set[str], dict[str, set[str]]]:
     aws = package(crate)["metadata"]["aws"]
-    return set(aws["calls"]), {k: set(v) for k, v in aws.get("implied", {}).items()}
-
-
-def declared_from_toml(path: Path) -> tuple[set[str], dict[str, set[str]]]:
-    aws = tomllib.loads(path.read_text())["package"]["metadata"]["aws"]
     return set(aws["calls"]), {k: set(v) for k, v in aws.get("implied", {}).items()}
 
 
