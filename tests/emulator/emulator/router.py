@@ -11,7 +11,7 @@ from typing import Any
 
 from moto.core import DEFAULT_ACCOUNT_ID
 
-from . import cloudwatch_cbor, health
+from . import cloudformation, cloudwatch_cbor, health
 from .events import Rule
 from .protocol import (
     AwsError,
@@ -115,6 +115,8 @@ class Router:
                     return self.world.sns.publish(account, region, flat, lambda: self.call_moto(environ))
             except AwsError as err:
                 return self.error(service, bool(target), err)
+            if service == "cloudformation":
+                cloudformation.request_region.set(region)
             response = self.call_moto(environ)
             if (
                 service == "autoscaling"

@@ -8,7 +8,7 @@ from typing import Any
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import make_server
 
-from . import asg_patches, ec2_patches, health, sns
+from . import asg_patches, cfn_resources, cloudformation, ec2_patches, health, s3_patches, sns
 from .router import Router
 from .world import World
 
@@ -18,7 +18,10 @@ def build() -> tuple[World, Router]:
     ec2_patches.install()
     health.install()
     sns.install()
+    s3_patches.install()
+    cloudformation.install()
     world = World()
+    cfn_resources.install(world)
     return world, Router(world, DomainDispatcherApplication(create_backend_app))
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from moto.moto_api import _internal as moto_api
 
-from . import ec2_patches, health
+from . import cloudformation, ec2_patches, health
 from .autoscaling import ACTIVE, AutoScaling
 from .clock import Clock
 from .cloudwatch_cbor import CloudWatch
@@ -42,6 +42,7 @@ class World:
             self.cloudwatch.reset()
             self.abandoned.clear()
             ec2_patches.reset()
+            cloudformation.reset()
             health.reset()
 
     def tick(self) -> None:
