@@ -22,9 +22,9 @@ from typing import Any
 from urllib.parse import urlparse
 
 from moto.cloudformation import models as cfn_models
-from moto.cloudformation import parsing, utils
+from moto.cloudformation import parsing, responses, utils
 from moto.cloudformation.exceptions import ValidationError
-from moto.cloudformation.models import CloudFormationBackend, ChangeSet, Event, Stack, cloudformation_backends
+from moto.cloudformation.models import ChangeSet, CloudFormationBackend, Event, Stack, cloudformation_backends
 from moto.iam.aws_managed_policies import aws_managed_policies_data
 from moto.s3.models import s3_backends
 from moto.ssm.models import ssm_backends
@@ -201,8 +201,30 @@ def _create_resource(
 def _update_resource(
     logical_id: str, resource_json: dict[str, Any], resources_map: Any, account_id: str, region_name: str
 ) -> Any:
+    original = resources_map._parsed_resources.get(logical_id)
+    condition = resource_json.get("Condition")
+    wanted = not condition or resources_map.lazy_condition_map[condition]
+    if original is None:
+        # Not made before (its condition was false): made now if its condition holds.
+        resources_map._parsed_resources.pop(logical_id, None)
+        return _create_resource(logical_id, resource_json, resources_map, account_id, region_name) if wanted else None
+    if not wanted:
+        stack = _deploying.get()
+        if stack is not None:
+            _event(stack, logical_id, _physical_id(original), resource_json["Type"], "DELETE_IN_PROGRESS")
+        resources_map._delete_resource(original, resource_json)
+        if stack is not None:
+            _event(stack, logical_id, _physical_id(original), resource_json["Type"], "DELETE_COMPLETE")
+        return None
+    resource_class = _class_from_type(resource_json["Type"])
     with _resource_events(logical_id, resource_json["Type"], "UPDATE") as made:
-        made.append(_original_update(logical_id, resource_json, resources_map, account_id, region_name))
+        if hasattr(resource_class.update_from_cloudformation_json, "__isabstractmethod__"):
+            # moto has no update for this type (and would forget the resource): made again
+            # with the new properties, under the same name when the template names it.
+            resources_map._delete_resource(original, resources_map._resource_json_map.get(logical_id, resource_json))
+            made.append(_original_create(logical_id, resource_json, resources_map, account_id, region_name))
+        else:
+            made.append(_original_update(logical_id, resource_json, resources_map, account_id, region_name))
     return made[0]
 
 
@@ -309,6 +331,48 @@ def _nested_stack_attribute(self: Stack, attribute_name: str) -> Any:
                 return output.value
         raise ValidationError(message=f"Template error: stack {self.name} has no output named {key}")
     raise ValidationError(message=f"Template error: AWS::CloudFormation::Stack has no attribute {attribute_name}")
+
+
+def _stack_resources(self: Stack) -> list[Any]:
+    """The resources the stack made (moto's lazy map would make the rest when listed)."""
+    resource_map = self.resource_map
+    return [
+        resource
+        for logical_id, resource in resource_map._parsed_resources.items()
+        if logical_id in resource_map._resource_json_map and resource is not None and not isinstance(resource, str)
+    ]
+
+
+def _resource_dto_init(self: Any, stack: Stack, resource: Any) -> None:
+    """A resource's own status and time, from its last event (moto: the stack's status)."""
+    self.stack_id, self.stack_name = stack.stack_id, stack.name
+    self.logical_resource_id = getattr(resource, "logical_resource_id", None)
+    self.physical_resource_id = _physical_id(resource)
+    self.resource_type = getattr(resource, "cf_resource_type", None)
+    self.stack_status = stack.status
+    self.creation_time = stack.creation_time
+    last = next((e for e in reversed(stack.events) if e.logical_resource_id == self.logical_resource_id), None)
+    self.resource_status = last.resource_status if last else "CREATE_COMPLETE"
+    self.timestamp = self.last_updated_timestamp = last.timestamp if last else stack.creation_time
+
+
+def _list_stack_resources(self: Any) -> Any:
+    from moto.core.responses import ActionResult
+
+    stack, resources = self.cloudformation_backend.list_stack_resources(self._get_param("StackName"))
+    summaries = []
+    for resource in resources:
+        dto = responses.StackResourceDTO(stack, resource)
+        summaries.append(
+            {
+                "ResourceStatus": dto.resource_status,
+                "LogicalResourceId": dto.logical_resource_id,
+                "LastUpdatedTimestamp": dto.last_updated_timestamp,
+                "PhysicalResourceId": dto.physical_resource_id,
+                "ResourceType": dto.resource_type,
+            }
+        )
+    return ActionResult({"StackResourceSummaries": summaries})
 
 
 # ---------------------------------------------------------------- executing a change set
@@ -463,13 +527,117 @@ def _create_stack(self: CloudFormationBackend, name: str, *args: Any, **kwargs: 
         return stack
 
 
-def _create_change_set(self: CloudFormationBackend, stack_name: str, *args: Any, **kwargs: Any) -> tuple[str, str]:
+def parameter_text(value: Any) -> str:
+    """A parameter value as CloudFormation takes it: text (moto hands back a previous value typed)."""
+    if isinstance(value, list):
+        return ",".join(parameter_text(v) for v in value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _create_change_set(
+    self: CloudFormationBackend,
+    stack_name: str,
+    change_set_name: str,
+    template: str,
+    parameters: dict[str, Any],
+    *args: Any,
+    **kwargs: Any,
+) -> tuple[str, str]:
     existing = [s for s in self.stacks.values() if s.name == stack_name and s.status != "DELETE_COMPLETE"]
     if existing and existing[0].status in ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED"):
         raise ValidationError(
             message=f"Stack:{existing[0].stack_id} is in {existing[0].status} state and can not be updated."
         )
-    return _original_create_change_set(self, stack_name, *args, **kwargs)
+    parameters = {k: parameter_text(v) for k, v in parameters.items()}
+    return _original_create_change_set(self, stack_name, change_set_name, template, parameters, *args, **kwargs)
+
+
+def effective_parameters(template: dict[str, Any], given: dict[str, Any]) -> dict[str, str]:
+    """Every parameter's value as text: the given one, else the template's default."""
+    declared = template.get("Parameters") or {}
+    values = {k: parameter_text(spec["Default"]) for k, spec in declared.items() if "Default" in spec}
+    values.update({k: parameter_text(v) for k, v in given.items() if k in declared})
+    return values
+
+
+def _build_resource_diff(
+    self: Any, other_template: dict[str, Any], parameters: dict[str, Any] | None = None
+) -> dict[str, list[str]]:
+    """moto's diff compares a parameter with the value given last time, so a default given
+    explicitly (as SAM does on an update) looked like a change; compared here by effect."""
+    old, new = self._resource_json_map, other_template["Resources"]
+    by_action = {
+        "Add": [n for n in new if n not in old],
+        "Modify": [n for n in new if n in old and new[n] != old[n]],
+        "Remove": [n for n in old if n not in new],
+    }
+    if parameters is not None:
+        before = {k: parameter_text(v) for k, v in self.resolved_parameters.items()}
+        after = effective_parameters(other_template, parameters)
+        changed = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
+        for name in new:
+            if name in old and new[name] == old[name] and changed & references(new[name], other_template):
+                by_action["Modify"].append(name)
+    return by_action
+
+
+def references(node: Any, template: dict[str, Any], seen: set[str] | None = None) -> set[str]:
+    """The names a piece of template depends on: Ref, ${Name} in Fn::Sub, and through a
+    Condition (or Fn::If's condition) the names that condition reads."""
+    seen = set() if seen is None else seen
+    found: set[str] = set()
+    if isinstance(node, list):
+        for item in node:
+            found |= references(item, template, seen)
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Ref" and isinstance(value, str):
+                found.add(value)
+            elif key == "Fn::Sub":
+                text = value if isinstance(value, str) else value[0]
+                found |= {m.split(".")[0] for m in re.findall(r"\$\{([^!}][^}]*)\}", text)}
+                found |= references(value[1:] if isinstance(value, list) else [], template, seen)
+            elif key in ("Condition", "Fn::If") and (isinstance(value, str) or isinstance(value, list)):
+                name = value if isinstance(value, str) else value[0]
+                if isinstance(name, str) and name not in seen:
+                    seen.add(name)
+                    found |= references((template.get("Conditions") or {}).get(name), template, seen)
+                found |= references(value[1:] if isinstance(value, list) else [], template, seen)
+            else:
+                found |= references(value, template, seen)
+    return found
+
+
+def _has_parameters(self: Stack, other_parameters: dict[str, Any]) -> bool:
+    template = self.template_dict or {}
+    return effective_parameters(template, self.parameters or {}) == effective_parameters(template, other_parameters)
+
+
+def _parameter_list(self: Stack) -> list[dict[str, Any]]:
+    hidden = set(getattr(self.resource_map, "no_echo_parameter_keys", []))
+    return [
+        {"ParameterKey": k, "ParameterValue": "****" if k in hidden else parameter_text(v)}
+        for k, v in self.resource_map.resolved_parameters.items()
+    ]
+
+
+def _change_set_diff(self: ChangeSet) -> list[Any]:
+    """The changes, counting resources whose template is unchanged but whose parameters changed
+    (moto lists those only when it executes)."""
+    resource_map = self.stack.resource_map
+    by_action = resource_map.build_resource_diff(
+        self.template_dict, self.parameters if self.stack.template_dict else None
+    )
+    changes = []
+    for action, names in by_action.items():
+        for name in dict.fromkeys(names):
+            source = resource_map._resource_json_map if action == "Remove" else self.template_dict["Resources"]
+            changes.append(
+                cfn_models.Change(action=action, logical_resource_id=name, resource_type=source[name]["Type"])
+            )
+    return changes
 
 
 _original_create_change_set = CloudFormationBackend.create_change_set
@@ -485,14 +653,19 @@ def install() -> None:
     CloudFormationBackend.create_stack = _create_stack  # type: ignore[method-assign]
     Stack.create_resources = _create_resources  # type: ignore[method-assign]
     CloudFormationBackend.create_change_set = _create_change_set  # type: ignore[method-assign]
+    ChangeSet.diff = _change_set_diff  # type: ignore[method-assign]
+    parsing.ResourceMap.build_resource_diff = _build_resource_diff  # type: ignore[method-assign]
+    Stack.stack_resources = property(_stack_resources)  # type: ignore[method-assign,assignment]
+    responses.StackResourceDTO.__init__ = _resource_dto_init  # type: ignore[method-assign]
+    responses.CloudFormationResponse.list_stack_resources = _list_stack_resources  # type: ignore[method-assign]
+    Stack.has_parameters = _has_parameters  # type: ignore[method-assign]
+    Stack.parameter_list = property(_parameter_list)  # type: ignore[method-assign,assignment]
     parsing.parse_and_create_resource = _create_resource
     parsing.parse_and_update_resource = _update_resource
     parsing.resource_class_from_type = _class_from_type
     parsing.clean_json = _clean_json
     utils.get_stack_from_s3_url = _read_template_url
     cfn_models.get_stack_from_s3_url = _read_template_url  # type: ignore[attr-defined]
-    from moto.cloudformation import responses
-
     responses.get_stack_from_s3_url = _read_template_url  # type: ignore[attr-defined]
 
 
