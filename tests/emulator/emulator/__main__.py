@@ -6,6 +6,7 @@ import argparse
 import signal
 import sys
 import threading
+from pathlib import Path
 
 from .server import Emulator
 
@@ -18,12 +19,20 @@ def main() -> None:
         "--realtime", action="store_true", help="let refreshes and lifecycle timeouts follow real time (the local run)"
     )
     parser.add_argument(
+        "--functions",
+        type=Path,
+        metavar="WORKSPACE",
+        help="run functions deployed by CloudFormation whose template names their binary with cargo lambda watch in this Cargo workspace",
+    )
+    parser.add_argument(
         "--exit-with-stdin",
         action="store_true",
         help="stop when standard input closes (a test harness that dies takes the emulator with it)",
     )
     args = parser.parse_args()
-    emulator = Emulator(args.host, args.port, args.realtime).start()
+    emulator = Emulator(
+        args.host, args.port, args.realtime, args.functions.resolve() if args.functions else None
+    ).start()
     print(f"EMULATOR_ENDPOINT={emulator.endpoint}", flush=True)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())

@@ -115,6 +115,7 @@ def _stack_parse_template(self: Stack) -> None:
 
 def _change_set_parse_template(self: ChangeSet) -> None:
     self.template_dict = parse(self.template)
+    _remember_metadata(self.stack.stack_id, self.template)
     _validate_types(self.template_dict)
 
 

@@ -8,10 +8,11 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import unquote
 
 from moto.core import DEFAULT_ACCOUNT_ID
 
-from . import cloudformation, cloudwatch_cbor, health
+from . import cloudformation, cloudwatch_cbor, health, lambdas
 from .events import Rule
 from .protocol import (
     AwsError,
@@ -31,6 +32,8 @@ Response = tuple[int, dict[str, str], bytes]
 
 STATUS_TEXT = {
     200: "OK",
+    202: "Accepted",
+    204: "No Content",
     400: "Bad Request",
     403: "Forbidden",
     404: "Not Found",
@@ -71,6 +74,11 @@ class Router:
         headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
         service, region = signing_scope(headers)
         region = region or "us-east-1"
+        invoked = lambdas.INVOKE_PATH.match(environ.get("PATH_INFO", ""))
+        if service == "lambda" and invoked and environ.get("REQUEST_METHOD") == "POST":
+            answer = self.invoke(DEFAULT_ACCOUNT_ID, region, unquote(invoked.group(1)), headers, body)
+            if answer is not None:
+                return answer
         target = headers.get("x-amz-target")
         flat: dict[str, str] = {}
         params: dict[str, Any] = {}
@@ -133,6 +141,31 @@ class Router:
                 key = (account, region, params.get("AutoScalingGroupName"), params.get("LifecycleHookName"))
                 self.world.autoscaling.hook_metadata[key] = params["NotificationMetadata"]
             return response
+
+    def invoke(self, account: str, region: str, name: str, headers: dict[str, str], body: bytes) -> Response | None:
+        """Invoke of a function the emulator runs (lambdas.py); None leaves it to moto. Served
+        outside the world's lock: the function calls back into the emulator."""
+        delay, fault = self.world.faults.check("lambda", "Invoke")
+        if delay:
+            time.sleep(delay)
+        if fault is not None:
+            return json_error(fault)
+        with self.world.lock:
+            fn = self.world.lambdas.find(account, region, name)
+        if not self.world.lambdas.serves(fn):
+            return None
+        assert fn is not None
+        kind = headers.get("x-amz-invocation-type", "RequestResponse")
+        if kind == "DryRun":
+            return 204, {}, b""
+        if kind == "Event":
+            self.world.lambdas.invoke_async(fn, body)
+            return 202, {"Content-Type": "application/json"}, b""
+        outcome = self.world.lambdas.run(fn, body)
+        answer_headers = {"Content-Type": "application/json", "X-Amz-Executed-Version": "$LATEST"}
+        if outcome.function_error:
+            answer_headers["X-Amz-Function-Error"] = outcome.function_error
+        return outcome.status, answer_headers, outcome.payload
 
     def codepipeline(
         self, operation: str | None, account: str, region: str, params: dict[str, Any], headers: dict[str, str]

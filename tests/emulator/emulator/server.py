@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Any
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import make_server
 
-from . import asg_patches, cfn_resources, cloudformation, ec2_patches, health, s3_patches, sns
+from . import asg_patches, cfn_resources, cloudformation, ec2_patches, health, lambdas, s3_patches, sns
 from .router import Router
 from .world import World
 
@@ -20,6 +21,7 @@ def build() -> tuple[World, Router]:
     sns.install()
     s3_patches.install()
     cloudformation.install()
+    lambdas.install()
     world = World()
     cfn_resources.install(world)
     return world, Router(world, DomainDispatcherApplication(create_backend_app))
@@ -28,10 +30,14 @@ def build() -> tuple[World, Router]:
 class Emulator:
     """An emulator on a port (0: a free one), served from a background thread."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, realtime: bool = False) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, realtime: bool = False, functions: Path | None = None
+    ) -> None:
         self.world, app = build()
         self.server = make_server(host, port, app, threaded=True)
         self.endpoint = f"http://{host}:{self.server.server_port}"
+        self.world.lambdas.endpoint = self.endpoint
+        self.world.lambdas.workspace = functions
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
         self.realtime = realtime
@@ -52,6 +58,7 @@ class Emulator:
 
     def stop(self) -> None:
         self._stop.set()
+        self.world.lambdas.stop()
         self.server.shutdown()
 
     def __enter__(self) -> Emulator:

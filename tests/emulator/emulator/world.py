@@ -14,6 +14,7 @@ from .cloudwatch_cbor import CloudWatch
 from .codepipeline import CodePipeline
 from .events import EventBus
 from .faults import Faults
+from .lambdas import LambdaHost
 from .sns import Sns
 
 
@@ -28,6 +29,7 @@ class World:
         self.codepipeline = CodePipeline(self)
         self.sns = Sns(self)
         self.cloudwatch = CloudWatch(self)
+        self.lambdas = LambdaHost()
         self.abandoned: dict[str, str] = {}
 
     def reset(self) -> None:
@@ -43,6 +45,8 @@ class World:
             self.abandoned.clear()
             ec2_patches.reset()
             cloudformation.reset()
+            self.lambdas.stop()
+            self.lambdas.invocations.clear()
             health.reset()
 
     def tick(self) -> None:
