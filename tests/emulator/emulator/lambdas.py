@@ -18,6 +18,7 @@ import os
 import re
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -151,6 +152,8 @@ class LambdaHost:
             command = ["cargo", "lambda", "watch", "--invoke-address", "127.0.0.1", "--invoke-port", str(port)]
             command += ["--ignore-changes", "--env-file", str(env_file), "--timeout", str(int(fn.timeout) + 5)]
             process_env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+            # cargo-lambda is installed beside this Python (tests/requirements.txt).
+            process_env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), process_env.get("PATH", "")])
             process_env["RUST_LOG"] = os.environ.get("RUST_LOG", "info")
             with open(log_path, "ab") as log:
                 process = subprocess.Popen(
@@ -179,7 +182,13 @@ class LambdaHost:
     # ---- invocations ----
 
     def run(self, fn: LambdaFunction, payload: bytes) -> Outcome:
-        watch = self.watch_for(fn)
+        try:
+            watch = self.watch_for(fn)
+        except RuntimeError as err:
+            # The runtime never came up: Lambda reports such an invocation as a function error.
+            failed = Outcome(200, json.dumps({"errorType": "Runtime.ExitError", "errorMessage": str(err)}).encode(), "Unhandled")
+            self.invocations.append({"function": fn.function_name, "functionError": "Unhandled", "error": str(err)})
+            return failed
         request = urllib.request.Request(
             watch.url(), data=payload or b"{}", method="POST", headers={"Content-Type": "application/json"}
         )

@@ -277,6 +277,10 @@ class Router:
             return w.sns.published
         if route == ("GET", "/events"):
             return w.events.events
+        if route == ("GET", "/events/deliveries"):
+            return w.events.deliveries
+        if route == ("GET", "/lambda/invocations"):
+            return w.lambdas.invocations
         if route == ("POST", "/rules"):
             w.events.add_rule(Rule(url=spec["url"], detail_type=spec.get("detailType"), source=spec.get("source")))
             return {"ok": True}

@@ -12,7 +12,7 @@ from .autoscaling import ACTIVE, AutoScaling
 from .clock import Clock
 from .cloudwatch_cbor import CloudWatch
 from .codepipeline import CodePipeline
-from .events import EventBus
+from .events import DeliveryError, EventBus, allows_rule
 from .faults import Faults
 from .lambdas import LambdaHost
 from .sns import Sns
@@ -30,6 +30,8 @@ class World:
         self.sns = Sns(self)
         self.cloudwatch = CloudWatch(self)
         self.lambdas = LambdaHost()
+        self.events.invoke_lambda = self.invoke_for_rule
+        self.events.world_lock = self.lock
         self.abandoned: dict[str, str] = {}
 
     def reset(self) -> None:
@@ -84,6 +86,24 @@ class World:
         current = refresh.rollback or refresh.forward
         pending = {a.instance_id for a in self.autoscaling.actions if a.result is None}
         return bool(current and set(current.batch_new) & pending and refresh.checkpoint_until is None)
+
+    def invoke_for_rule(self, account: str, region: str, function_arn: str, rule_arn: str, payload: bytes) -> None:
+        """EventBridge's asynchronous invocation of a rule's Lambda target."""
+        with self.lock:
+            fn = self.lambdas.find(account, region, function_arn)
+            if fn is None:
+                raise DeliveryError("RESOURCE_NOT_FOUND", f"Function not found: {function_arn}")
+            if not allows_rule(fn.policy.statements, rule_arn):
+                raise DeliveryError(
+                    "NO_PERMISSIONS",
+                    f"EventBridge is not allowed to invoke {function_arn} for {rule_arn}: no resource policy statement lets events.amazonaws.com in",
+                )
+        if not self.lambdas.serves(fn):
+            raise DeliveryError(
+                "SDK_CLIENT_ERROR",
+                f"the emulator cannot run {function_arn}: no binary declared, or no --functions workspace",
+            )
+        self.lambdas.invoke_async(fn, payload)
 
     def note_abandoned(self, instance_id: str, hook: str) -> None:
         self.abandoned[instance_id] = hook
