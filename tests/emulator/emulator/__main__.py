@@ -24,6 +24,12 @@ def main() -> None:
         metavar="WORKSPACE",
         help="run functions deployed by CloudFormation whose template names their binary with cargo lambda watch in this Cargo workspace",
     )
+    parser.add_argument("--log-requests", action="store_true", help="print a line per HTTP request")
+    parser.add_argument(
+        "--accept-unknown-jobs",
+        action="store_true",
+        help="register a CodePipeline job id never created here when it is first answered (local leniency for the sample events)",
+    )
     parser.add_argument(
         "--exit-with-stdin",
         action="store_true",
@@ -33,6 +39,7 @@ def main() -> None:
     emulator = Emulator(
         args.host, args.port, args.realtime, args.functions.resolve() if args.functions else None
     ).start()
+    emulator.world.codepipeline.accept_unknown_jobs = args.accept_unknown_jobs
     print(f"EMULATOR_ENDPOINT={emulator.endpoint}", flush=True)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from moto.codepipeline.models import codepipeline_backends
+from moto.core import DEFAULT_ACCOUNT_ID
 from moto.iam.models import iam_backends
 
 from .protocol import AwsError, iso
@@ -183,6 +184,10 @@ class CodePipeline:
         self.world = world
         self.jobs: dict[str, Job] = {}
         self.approvals: list[Approval] = []
+        # Opt-in local leniency (`--accept-unknown-jobs`, the local deploy's --keep mode): a job
+        # id never created here is registered when first answered, so the sample events in
+        # events/ run with a plain `cargo lambda invoke`. AWS answers JobNotFoundException.
+        self.accept_unknown_jobs = False
 
     def reset(self) -> None:
         self.jobs.clear()
@@ -253,9 +258,32 @@ class CodePipeline:
         self.jobs[job.id] = job
         return job
 
+    def _registered_on_first_sight(self, job_id: str | None) -> Job | None:
+        if not self.accept_unknown_jobs or not job_id or job_id in self.jobs:
+            return self.jobs.get(job_id or "")
+        now = self.world.clock.now()
+        job = Job(
+            id=job_id,
+            account=DEFAULT_ACCOUNT_ID,
+            region="us-east-1",
+            pipeline=None,
+            stage=None,
+            action=None,
+            execution_id=str(uuid.uuid4()),
+            function_name="unknown (registered on first sight)",
+            user_parameters=None,
+            input_artifacts=[],
+            continuation_token=None,
+            created=now,
+            first_job_id=job_id,
+            action_started=now,
+        )
+        self.jobs[job_id] = job
+        return job
+
     def _answerable(self, job_id: str | None) -> Job:
         check_id(job_id, "jobId")
-        job = self.jobs.get(job_id or "")
+        job = self._registered_on_first_sight(job_id)
         if job is None:
             # Inferred text: the error code is modelled, the message is not documented.
             raise AwsError("JobNotFoundException", f"Job with id {job_id} was not found")
@@ -364,7 +392,7 @@ class CodePipeline:
 
     def get_job_details(self, body: dict[str, Any]) -> dict[str, Any]:
         check_id(body.get("jobId"), "jobId")
-        job = self.jobs.get(body.get("jobId") or "")
+        job = self._registered_on_first_sight(body.get("jobId"))
         if job is None:
             raise AwsError("JobNotFoundException", f"Job with id {body.get('jobId')} was not found")
         return {"jobDetails": {"id": job.id, "accountId": job.account, "data": job.data()}}

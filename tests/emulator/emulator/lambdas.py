@@ -186,7 +186,9 @@ class LambdaHost:
             watch = self.watch_for(fn)
         except RuntimeError as err:
             # The runtime never came up: Lambda reports such an invocation as a function error.
-            failed = Outcome(200, json.dumps({"errorType": "Runtime.ExitError", "errorMessage": str(err)}).encode(), "Unhandled")
+            failed = Outcome(
+                200, json.dumps({"errorType": "Runtime.ExitError", "errorMessage": str(err)}).encode(), "Unhandled"
+            )
             self.invocations.append({"function": fn.function_name, "functionError": "Unhandled", "error": str(err)})
             return failed
         request = urllib.request.Request(

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from . import asg_patches, cfn_resources, cloudformation, ec2_patches, health, lambdas, s3_patches, sns
 from .router import Router
@@ -25,6 +25,13 @@ def build() -> tuple[World, Router]:
     world = World()
     cfn_resources.install(world)
     return world, Router(world, DomainDispatcherApplication(create_backend_app))
+
+
+class QuietRequestHandler(WSGIRequestHandler):
+    """No line per request: the local runs print their own story (`--log-requests` brings it back)."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
 
 
 class Emulator:
