@@ -564,6 +564,36 @@ def _efs_attributes() -> None:
         model.get_cfn_attribute = get_cfn_attribute  # type: ignore[attr-defined]
 
 
+def _sqs_queue_update() -> None:
+    """moto's CloudFormation update of a queue applies only two of its properties; AWS applies
+    every one that can change without replacement (all but QueueName and FifoQueue)."""
+    from moto.sqs.models import Queue
+
+    def update(
+        cls: Any,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+    ) -> Any:
+        properties = dict(cloudformation_json.get("Properties") or {})
+        backend = sqs_backends[account_id][region_name]
+        tags = properties.pop("Tags", None)
+        attributes = {
+            k: json.dumps(v) if isinstance(v, dict) else str(v).lower() if isinstance(v, bool) else str(v)
+            for k, v in properties.items()
+            if k not in ("QueueName", "FifoQueue")
+        }
+        if attributes:
+            backend.set_queue_attributes(original_resource.name, attributes)
+        if tags is not None:
+            backend.get_queue(original_resource.name).tags = {t["Key"]: t["Value"] for t in tags}
+        return backend.get_queue(original_resource.name)
+
+    Queue.update_from_cloudformation_json = classmethod(update)  # type: ignore[method-assign,assignment]
+
+
 HANDLERS = (
     LifecycleHookResource,
     AlarmResource,
@@ -580,6 +610,7 @@ def install(world: World) -> None:
     global _world
     _world = world
     _efs_attributes()
+    _sqs_queue_update()
     # moto caches its model list; our subclasses were defined after the first look.
     for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
         cached.cache_clear()

@@ -569,9 +569,14 @@ def _build_resource_diff(
     """moto's diff compares a parameter with the value given last time, so a default given
     explicitly (as SAM does on an update) looked like a change; compared here by effect."""
     old, new = self._resource_json_map, other_template["Resources"]
+
+    def same(name: str) -> bool:
+        # moto writes an empty Properties into a resource declared without one when it makes it.
+        return {"Properties": {}, **old[name]} == {"Properties": {}, **new[name]}
+
     by_action = {
         "Add": [n for n in new if n not in old],
-        "Modify": [n for n in new if n in old and new[n] != old[n]],
+        "Modify": [n for n in new if n in old and not same(n)],
         "Remove": [n for n in old if n not in new],
     }
     if parameters is not None:
@@ -579,7 +584,7 @@ def _build_resource_diff(
         after = effective_parameters(other_template, parameters)
         changed = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
         for name in new:
-            if name in old and new[name] == old[name] and changed & references(new[name], other_template):
+            if name in old and same(name) and changed & references(new[name], other_template):
                 by_action["Modify"].append(name)
     return by_action
 

@@ -167,21 +167,6 @@ class EventBus:
             return
         raise DeliveryError("SDK_CLIENT_ERROR", f"the emulator does not deliver to {service} targets")
 
-
-def allows_rule(policy_statements: list[dict[str, Any]], rule_arn: str) -> bool:
-    """Whether a function's resource policy lets EventBridge invoke it for this rule (the
-    AWS::Lambda::Permission SAM writes for every EventBridgeRule event)."""
-    for statement in policy_statements:
-        principal = json.dumps(statement.get("Principal", ""))
-        if statement.get("Effect", "Allow") != "Allow" or "events.amazonaws.com" not in principal:
-            continue
-        source = [
-            v for c in (statement.get("Condition") or {}).values() for k, v in c.items() if k.lower() == "aws:sourcearn"
-        ]
-        if not source or any(fnmatch.fnmatchcase(rule_arn, v) for v in source):
-            return True
-    return False
-
     def add_rule(self, rule: Rule) -> None:
         with self._lock:
             self.rules.append(rule)
@@ -201,3 +186,18 @@ def allows_rule(policy_statements: list[dict[str, Any]], rule_arn: str) -> bool:
         except Exception as exc:  # delivery is best effort, as in EventBridge; the record says why
             record.update(status=None, error=str(exc))
         rule.deliveries.append(record)
+
+
+def allows_rule(policy_statements: list[dict[str, Any]], rule_arn: str) -> bool:
+    """Whether a function's resource policy lets EventBridge invoke it for this rule (the
+    AWS::Lambda::Permission SAM writes for every EventBridgeRule event)."""
+    for statement in policy_statements:
+        principal = json.dumps(statement.get("Principal", ""))
+        if statement.get("Effect", "Allow") != "Allow" or "events.amazonaws.com" not in principal:
+            continue
+        source = [
+            v for c in (statement.get("Condition") or {}).values() for k, v in c.items() if k.lower() == "aws:sourcearn"
+        ]
+        if not source or any(fnmatch.fnmatchcase(rule_arn, v) for v in source):
+            return True
+    return False

@@ -277,6 +277,17 @@ class Router:
             return w.sns.published
         if route == ("GET", "/events"):
             return w.events.events
+        if route == ("POST", "/events"):
+            # An event as an AWS service would emit it, through the same bus (tests, the local run).
+            return w.events.emit(
+                spec["detailType"],
+                spec["source"],
+                spec.get("detail", {}),
+                account=account,
+                region=region,
+                now=w.clock.now(),
+                resources=spec.get("resources"),
+            )
         if route == ("GET", "/events/deliveries"):
             return w.events.deliveries
         if route == ("GET", "/lambda/invocations"):

@@ -38,10 +38,16 @@ class Emulator:
     """An emulator on a port (0: a free one), served from a background thread."""
 
     def __init__(
-        self, host: str = "127.0.0.1", port: int = 0, realtime: bool = False, functions: Path | None = None
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        realtime: bool = False,
+        functions: Path | None = None,
+        log_requests: bool = False,
     ) -> None:
         self.world, app = build()
-        self.server = make_server(host, port, app, threaded=True)
+        handler = WSGIRequestHandler if log_requests else QuietRequestHandler
+        self.server = make_server(host, port, app, threaded=True, request_handler=handler)
         self.endpoint = f"http://{host}:{self.server.server_port}"
         self.world.lambdas.endpoint = self.endpoint
         self.world.lambdas.workspace = functions
