@@ -169,12 +169,13 @@ def keep_serving(endpoint: str, port: int) -> None:
     env_file = Path(tempfile.gettempdir()) / "local-deploy-watch.env"
     env_file.write_text("".join(f"{k}={json.dumps(v)}\n" for k, v in env.items()))
     process_env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    # `cargo lambda invoke` calls [::1]:9000 unless told otherwise: the watch listens there (loopback only).
     command = [
         "cargo",
         "lambda",
         "watch",
         "--invoke-address",
-        "127.0.0.1",
+        "::1",
         "--invoke-port",
         str(port),
         "--ignore-changes",
@@ -184,7 +185,7 @@ def keep_serving(endpoint: str, port: int) -> None:
         "\nThe stack, the emulator and the functions keep running (Ctrl-C stops them). In another terminal:\n\n"
         f"  export AWS_ENDPOINT_URL={endpoint} AWS_REGION={REGION} "
         f"AWS_ACCESS_KEY_ID={CREDENTIALS['AWS_ACCESS_KEY_ID']} AWS_SECRET_ACCESS_KEY={CREDENTIALS['AWS_SECRET_ACCESS_KEY']}\n"
-        f"  cargo lambda invoke instance-refresh --invoke-port {port} --data-file events/instance-refresh/start.json\n\n"
+        f"  cargo lambda invoke instance-refresh{'' if port == 9000 else f' --invoke-port {port}'} --data-file events/instance-refresh/start.json\n\n"
         "Sample jobs this emulator never created are registered when a function answers them (a local leniency).\n",
         flush=True,
     )
