@@ -31,6 +31,17 @@ from emulator.s3_patches import condition_holds, statement_applies
         ("Null", "aws:SecureTransport", "false", True),
         ("Null", "aws:SecureTransport", "true", False),
         ("NumericLessThan", "aws:SecureTransport", "1", False),
+        ("BoolIfExists", "aws:SecureTransport", "true", True),
+        ("StringEquals", "aws:SecureTransport", True, True),  # a JSON boolean reads as "true"
+        ("ArnEquals", "aws:SecureTransport", "true", True),
+        ("ArnNotEquals", "aws:SecureTransport", "true", False),
+        ("ArnLike", "aws:SecureTransport", "t?ue", True),
+        ("ArnNotLike", "aws:SecureTransport", "t*", False),
+        ("StringNotLike", "aws:SecureTransport", "x*", True),
+        ("StringNotEquals", "aws:SecureTransport", "false", True),
+        ("StringEquals", "aws:SecureTransport", "TRUE", False),  # string conditions are case-sensitive
+        ("ArnNotEquals", "aws:SecureTransport", "false", True),
+        ("ArnNotLike", "aws:SecureTransport", "x*", True),
     ],
 )
 def test_a_condition_holds_as_iam_evaluates_it_for_a_tls_request(operator, key, expected, holds):
@@ -43,12 +54,16 @@ def test_a_statement_applies_only_when_every_condition_holds():
     assert statement_applies({"Effect": "Deny"})
     both = {"Condition": {"Bool": {"aws:SecureTransport": "true"}, "StringEquals": {"aws:SourceVpce": "v"}}}
     assert not statement_applies(both)
+    assert statement_applies({"Effect": "Allow", "Condition": {"Bool": {"aws:SecureTransport": "true"}}})
 
 
 TEMPLATE = {
     "Parameters": {"Email": {"Type": "String", "Default": ""}, "Days": {"Type": "Number", "Default": 30}},
     "Conditions": {
         "HasEmail": {"Fn::Not": [{"Fn::Equals": [{"Ref": "Email"}, ""]}]},
+        # Conditions naming each other end the walk (CloudFormation refuses such a template).
+        "Loop": {"Fn::Or": [{"Condition": "Again"}, {"Condition": "HasEmail"}]},
+        "Again": {"Condition": "Loop"},
         "Both": {"Fn::And": [{"Condition": "HasEmail"}, {"Fn::Equals": [{"Ref": "Days"}, 30]}]},
     },
 }
@@ -63,6 +78,9 @@ TEMPLATE = {
         ({"Condition": "HasEmail", "Properties": {}}, {"Email"}),
         ({"Fn::If": ["Both", "a", {"Ref": "Other"}]}, {"Email", "Days", "Other"}),
         ({"Properties": {"List": [{"Ref": "A"}, {"Fn::GetAtt": ["B", "Arn"]}]}}, {"A"}),
+        ({"Properties": {"P": {"Ref": "A"}}, "Condition": "HasEmail"}, {"A", "Email"}),
+        ({"Fn::If": ["HasEmail", {"Ref": "X"}, "b"]}, {"Email", "X"}),
+        ({"Fn::If": ["Loop", {"Ref": "X"}, {"Ref": "Y"}]}, {"X", "Y", "Email"}),
     ],
 )
 def test_references_finds_what_a_declaration_depends_on(node, names):
@@ -115,11 +133,16 @@ RULE = "arn:aws:events:us-east-1:123456789012:rule/launches"
         ),
         ({"Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"}}, False),
         ({"Effect": "Deny", "Principal": {"Service": "events.amazonaws.com"}}, False),
+        ({"Principal": {"Service": "events.amazonaws.com"}}, True),  # Effect defaults to Allow
+        ({"Effect": "Allow", "Action": "lambda:InvokeFunction"}, False),  # no principal
     ],
 )
 def test_a_function_policy_lets_a_rule_in_only_for_eventbridge_and_that_rule(statement, allowed):
     assert allows_rule([statement], RULE) is allowed
     assert allows_rule([], RULE) is False
+    # Any statement can be the one: an unrelated statement before it does not stop the search.
+    unrelated = {"Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"}}
+    assert allows_rule([unrelated, statement], RULE) is allowed
 
 
 @pytest.mark.parametrize(
