@@ -347,3 +347,36 @@ def test_an_event_that_matches_no_rule_goes_nowhere(deployed):
     )
     time.sleep(1)
     assert [d for d in deployed.control("GET", "/events/deliveries") if d["eventId"] == event["id"]] == []
+
+
+# ---------------------------------------------------------------- invoking the deployed functions
+
+
+def test_a_function_calling_itself_by_its_binary_name_reaches_its_deployed_self(deployed):
+    """cargo lambda names a function by its binary (AWS_LAMBDA_FUNCTION_NAME): lifecycle-health's
+    hand-over Invoke of "lifecycle-health" must reach the deployed function."""
+    event = (ROOT / "events" / "lifecycle-health" / "test-notification.json").read_bytes()
+    answer = deployed.client("lambda").invoke(FunctionName="lifecycle-health", Payload=event)
+    assert answer["StatusCode"] == 200 and "FunctionError" not in answer
+    assert json.loads(answer["Payload"].read())["result"] == "ignored"
+    assert deployed.control("GET", "/lambda/invocations")[-1]["function"] == f"{STACK}-lifecycle-health"
+
+
+def test_an_asynchronous_invocation_that_keeps_failing_lands_in_the_failed_invocations_queue(deployed):
+    event = json.loads((ROOT / "events" / "lifecycle-health" / "malformed.json").read_text())
+    answer = deployed.client("lambda").invoke(
+        FunctionName=f"{STACK}-lifecycle-health", InvocationType="Event", Payload=json.dumps(event)
+    )
+    assert answer["StatusCode"] == 202
+    sqs = deployed.client("sqs")
+    queue = deployed.physical_ids()["FailedInvocationsQueue"]
+    deadline, messages = time.time() + 60, []
+    while not messages and time.time() < deadline:
+        messages = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1).get("Messages", [])
+    [message] = messages
+    record = json.loads(message["Body"])
+    assert record["requestContext"]["condition"] == "RetriesExhausted"
+    assert record["requestContext"]["approximateInvokeCount"] == 3  # the first try and EventInvokeConfig's 2 retries
+    assert record["requestPayload"] == event
+    assert record["responseContext"]["functionError"] == "Unhandled"
+    assert "InvalidLifecycleEvent" in json.dumps(record["responsePayload"])
