@@ -21,6 +21,7 @@ sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 sys.path.insert(0, str(ROOT / "tests" / "emulator"))
 
 import local_deploy  # noqa: E402
+import local_run  # noqa: E402
 from emulator import cloudformation  # noqa: E402
 from emulator.server import Emulator  # noqa: E402
 
@@ -53,14 +54,7 @@ class Deployed:
         }
 
     def control(self, method: str, path: str, body: Any = None) -> Any:
-        import urllib.request
-
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(
-            f"{self.endpoint}/_emulator{path}", data=data, method=method, headers={"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(request) as response:
-            return json.loads(response.read())
+        return local_run.Control(self.endpoint).call(method, path, body)
 
 
 @pytest.fixture(scope="module")

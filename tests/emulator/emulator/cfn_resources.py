@@ -3,7 +3,8 @@
 Each one creates the resource on the emulator's state machines or moto's backends (the same
 objects the APIs answer from), so a deployed hook holds launches, a deployed alarm starts in
 INSUFFICIENT_DATA with its history, a deployed pipeline answers GetPipeline / GetPipelineState.
-moto finds handlers among the direct subclasses of CloudFormationModel, so each class here is one.
+moto finds handlers among the direct subclasses of CloudFormationModel, so each class here is
+one, with what they share from the _Handler mixin.
 """
 
 from __future__ import annotations
@@ -32,104 +33,122 @@ if TYPE_CHECKING:
 _world: World | None = None
 
 
-def _props(cloudformation_json: dict[str, Any]) -> dict[str, Any]:
-    return cloudformation_json.get("Properties") or {}
+class _Handler:
+    """What every handler shares. A handler sets TYPE, NAME_PROPERTY (the property that names the
+    resource; "" when CloudFormation's generated name is only a handle), ATTRIBUTES (GetAtt name →
+    Python attribute), and implements make() and delete(). An update deletes and makes again
+    unless the handler overrides change()."""
 
+    TYPE = ""
+    NAME_PROPERTY = ""
+    ATTRIBUTES: dict[str, str] = {}
 
-class LifecycleHookResource(CloudFormationModel):
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::AutoScaling::LifecycleHook"
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "LifecycleHookName"
-
-    def __init__(self, name: str, properties: dict[str, Any], account_id: str, region: str) -> None:
-        self.name, self.properties, self.account_id, self.region = name, properties, account_id, region
-        self.group = properties["AutoScalingGroupName"]
+    def __init__(self, physical_id: str, account_id: str, region: str, **state: Any) -> None:
+        self._physical_id, self.account_id, self.region = physical_id, account_id, region
+        self.__dict__.update(state)
 
     @property
     def physical_resource_id(self) -> str:
-        return self.name
+        return self._physical_id
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[misc]
+    def cloudformation_type(cls) -> str:
+        return cls.TYPE
+
+    @classmethod
+    def cloudformation_name_type(cls) -> str:
+        return cls.NAME_PROPERTY
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr in cls.ATTRIBUTES
+
+    def get_cfn_attribute(self, attribute_name: str) -> Any:
+        if attribute_name in self.ATTRIBUTES:
+            return getattr(self, self.ATTRIBUTES[attribute_name])
+        raise UnformattedGetAttTemplateException()
+
+    @classmethod
+    def make(cls, name: str, p: dict[str, Any], account_id: str, region: str) -> Any:
+        raise NotImplementedError
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        raise NotImplementedError
+
+    @classmethod
+    def change(cls, original: Any, name: str, p: dict[str, Any], account_id: str, region: str) -> Any:
+        original.delete(account_id, region)
+        return cls.make(name, p, account_id, region)
+
+    @classmethod
+    def create_from_cloudformation_json(
         cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str, **kwargs: Any
-    ) -> LifecycleHookResource:
-        p = _props(cloudformation_json)
-        backend = autoscaling_backends[account_id][region_name]
-        group = p["AutoScalingGroupName"]
-        if group not in backend.autoscaling_groups:
-            raise ValueError(f"AutoScalingGroup name not found - The Auto Scaling group '{group}' does not exist.")
-        backend.create_lifecycle_hook(
-            name=resource_name,
-            as_name=group,
-            transition=p["LifecycleTransition"],
-            timeout=int(p.get("HeartbeatTimeout", 3600)),
-            result=p.get("DefaultResult", "ABANDON"),
-        )
-        if "NotificationMetadata" in p and _world is not None:
-            _world.autoscaling.hook_metadata[(account_id, region_name, group, resource_name)] = p[
-                "NotificationMetadata"
-            ]
-        return cls(resource_name, p, account_id, region_name)
+    ) -> Any:
+        return cls.make(resource_name, cloudformation_json.get("Properties") or {}, account_id, region_name)
 
     @classmethod
-    def update_from_cloudformation_json(  # type: ignore[misc]
+    def update_from_cloudformation_json(
         cls,
         original_resource: Any,
         new_resource_name: str,
         cloudformation_json: dict[str, Any],
         account_id: str,
         region_name: str,
-    ) -> LifecycleHookResource:
-        original_resource.delete(account_id, region_name)
-        return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
+    ) -> Any:
+        return cls.change(
+            original_resource, new_resource_name, cloudformation_json.get("Properties") or {}, account_id, region_name
+        )
+
+    @classmethod
+    def delete_from_cloudformation_json(
+        cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str
+    ) -> None:
+        pass  # moto calls delete() on the resource itself
+
+
+class LifecycleHookResource(_Handler, CloudFormationModel):
+    TYPE, NAME_PROPERTY = "AWS::AutoScaling::LifecycleHook", "LifecycleHookName"
+
+    @classmethod
+    def make(cls, name: str, p: dict[str, Any], account_id: str, region: str) -> LifecycleHookResource:
+        backend = autoscaling_backends[account_id][region]
+        group = p["AutoScalingGroupName"]
+        if group not in backend.autoscaling_groups:
+            raise ValueError(f"AutoScalingGroup name not found - The Auto Scaling group '{group}' does not exist.")
+        backend.create_lifecycle_hook(
+            name=name,
+            as_name=group,
+            transition=p["LifecycleTransition"],
+            timeout=int(p.get("HeartbeatTimeout", 3600)),
+            result=p.get("DefaultResult", "ABANDON"),
+        )
+        if "NotificationMetadata" in p and _world is not None:
+            _world.autoscaling.hook_metadata[(account_id, region, group, name)] = p["NotificationMetadata"]
+        return cls(name, account_id, region, group=group)
 
     def delete(self, account_id: str, region_name: str) -> None:
-        autoscaling_backends[account_id][region_name].delete_lifecycle_hook(self.group, self.name)
+        autoscaling_backends[account_id][region_name].delete_lifecycle_hook(self.group, self._physical_id)
         if _world is not None:
-            _world.autoscaling.hook_metadata.pop((account_id, region_name, self.group, self.name), None)
+            _world.autoscaling.hook_metadata.pop((account_id, region_name, self.group, self._physical_id), None)
 
 
-class AlarmResource(CloudFormationModel):
-    """A metric alarm through the emulator's CloudWatch, so it starts INSUFFICIENT_DATA with its history."""
+class AlarmResource(_Handler, CloudFormationModel):
+    """A metric alarm (or metric-math alarm) through the emulator's CloudWatch, so it starts
+    INSUFFICIENT_DATA with its history."""
 
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::CloudWatch::Alarm"
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "AlarmName"
-
-    def __init__(self, name: str, account_id: str, region: str) -> None:
-        self.name, self.account_id, self.region = name, account_id, region
+    TYPE, NAME_PROPERTY, ATTRIBUTES = "AWS::CloudWatch::Alarm", "AlarmName", {"Arn": "arn"}
 
     @property
-    def physical_resource_id(self) -> str:
-        return self.name
+    def arn(self) -> str:
+        return f"arn:{get_partition(self.region)}:cloudwatch:{self.region}:{self.account_id}:alarm:{self._physical_id}"
 
     @classmethod
-    def has_cfn_attr(cls, attr: str) -> bool:
-        return attr == "Arn"
-
-    def get_cfn_attribute(self, attribute_name: str) -> str:
-        if attribute_name == "Arn":
-            return f"arn:{get_partition(self.region)}:cloudwatch:{self.region}:{self.account_id}:alarm:{self.name}"
-        raise UnformattedGetAttTemplateException()
-
-    @classmethod
-    def create_from_cloudformation_json(  # type: ignore[misc]
-        cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str, **kwargs: Any
-    ) -> AlarmResource:
-        p = _props(cloudformation_json)
-        backend = cloudwatch_backends[account_id][region_name]
+    def make(cls, name: str, p: dict[str, Any], account_id: str, region: str) -> AlarmResource:
+        backend = cloudwatch_backends[account_id][region]
 
         def run() -> tuple[int, dict[str, str], bytes]:
             backend.put_metric_alarm(
-                name=resource_name,
+                name=name,
                 namespace=p.get("Namespace"),
                 metric_name=p.get("MetricName"),
                 metric_data_queries=_metric_queries(p["Metrics"]) if "Metrics" in p else None,
@@ -152,26 +171,20 @@ class AlarmResource(CloudFormationModel):
             return 200, {}, b""
 
         if _world is not None:
-            _world.cloudwatch.observe("PutMetricAlarm", {"AlarmName": resource_name}, account_id, region_name, run)
+            _world.cloudwatch.observe("PutMetricAlarm", {"AlarmName": name}, account_id, region, run)
         else:
             run()
-        return cls(resource_name, account_id, region_name)
+        return cls(name, account_id, region)
 
     @classmethod
-    def update_from_cloudformation_json(  # type: ignore[misc]
-        cls,
-        original_resource: Any,
-        new_resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-    ) -> AlarmResource:
-        if original_resource.name != new_resource_name:
-            original_resource.delete(account_id, region_name)
-        return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
+    def change(cls, original: Any, name: str, p: dict[str, Any], account_id: str, region: str) -> AlarmResource:
+        # PutMetricAlarm on the same name updates it in place (and keeps its state).
+        if original.physical_resource_id != name:
+            original.delete(account_id, region)
+        return cls.make(name, p, account_id, region)
 
     def delete(self, account_id: str, region_name: str) -> None:
-        cloudwatch_backends[account_id][region_name].delete_alarms([self.name])
+        cloudwatch_backends[account_id][region_name].delete_alarms([self._physical_id])
 
 
 def _metric_queries(metrics: list[dict[str, Any]]) -> list[cw_models.MetricDataQuery]:
@@ -218,30 +231,12 @@ def _camel(value: Any) -> Any:
     return out
 
 
-class PipelineResource(CloudFormationModel):
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::CodePipeline::Pipeline"
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "Name"
-
-    def __init__(self, name: str, account_id: str, region: str) -> None:
-        self.name, self.account_id, self.region = name, account_id, region
+class PipelineResource(_Handler, CloudFormationModel):
+    TYPE, NAME_PROPERTY, ATTRIBUTES = "AWS::CodePipeline::Pipeline", "Name", {"Version": "version"}
 
     @property
-    def physical_resource_id(self) -> str:
-        return self.name
-
-    @classmethod
-    def has_cfn_attr(cls, attr: str) -> bool:
-        return attr == "Version"
-
-    def get_cfn_attribute(self, attribute_name: str) -> str:
-        if attribute_name == "Version":
-            return str(codepipeline_backends[self.account_id][self.region].pipelines[self.name].pipeline["version"])
-        raise UnformattedGetAttTemplateException()
+    def version(self) -> str:
+        return str(codepipeline_backends[self.account_id][self.region].pipelines[self._physical_id].pipeline["version"])
 
     @staticmethod
     def declaration(name: str, p: dict[str, Any]) -> dict[str, Any]:
@@ -259,249 +254,114 @@ class PipelineResource(CloudFormationModel):
         pipeline["name"] = name
         for stage in pipeline.get("stages", []):
             for action in stage.get("actions", []):
-                action.setdefault("runOrder", 1)
+                action["runOrder"] = int(action.get("runOrder", 1))
                 if "timeoutInMinutes" in action:
                     action["timeoutInMinutes"] = int(action["timeoutInMinutes"])
-                action["runOrder"] = int(action["runOrder"])
         return pipeline
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[misc]
-        cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str, **kwargs: Any
-    ) -> PipelineResource:
-        p = _props(cloudformation_json)
+    def make(cls, name: str, p: dict[str, Any], account_id: str, region: str) -> PipelineResource:
         tags = [{"key": t["Key"], "value": t["Value"]} for t in p.get("Tags", [])]
-        codepipeline_backends[account_id][region_name].create_pipeline(cls.declaration(resource_name, p), tags)
-        return cls(resource_name, account_id, region_name)
+        codepipeline_backends[account_id][region].create_pipeline(cls.declaration(name, p), tags)
+        return cls(name, account_id, region)
 
     @classmethod
-    def update_from_cloudformation_json(  # type: ignore[misc]
-        cls,
-        original_resource: Any,
-        new_resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-    ) -> PipelineResource:
-        if original_resource.name != new_resource_name:
-            original_resource.delete(account_id, region_name)
-            return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
-        codepipeline_backends[account_id][region_name].update_pipeline(
-            cls.declaration(new_resource_name, _props(cloudformation_json))
-        )
-        return original_resource
+    def change(cls, original: Any, name: str, p: dict[str, Any], account_id: str, region: str) -> PipelineResource:
+        if original.physical_resource_id != name:
+            original.delete(account_id, region)
+            return cls.make(name, p, account_id, region)
+        codepipeline_backends[account_id][region].update_pipeline(cls.declaration(name, p))
+        return original
 
     def delete(self, account_id: str, region_name: str) -> None:
-        codepipeline_backends[account_id][region_name].delete_pipeline(self.name)
+        codepipeline_backends[account_id][region_name].delete_pipeline(self._physical_id)
 
 
-class BucketPolicyResource(CloudFormationModel):
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::S3::BucketPolicy"
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return ""
-
-    def __init__(self, bucket: str) -> None:
-        self.bucket = bucket
-
-    @property
-    def physical_resource_id(self) -> str:
-        return self.bucket
+class BucketPolicyResource(_Handler, CloudFormationModel):
+    TYPE = "AWS::S3::BucketPolicy"
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[misc]
-        cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str, **kwargs: Any
-    ) -> BucketPolicyResource:
-        p = _props(cloudformation_json)
-        s3_backends[account_id][get_partition(region_name)].put_bucket_policy(
+    def make(cls, name: str, p: dict[str, Any], account_id: str, region: str) -> BucketPolicyResource:
+        s3_backends[account_id][get_partition(region)].put_bucket_policy(
             p["Bucket"], json.dumps(p["PolicyDocument"]).encode()
         )
-        return cls(p["Bucket"])
-
-    @classmethod
-    def update_from_cloudformation_json(  # type: ignore[misc]
-        cls,
-        original_resource: Any,
-        new_resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-    ) -> BucketPolicyResource:
-        return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
+        return cls(p["Bucket"], account_id, region)
 
     def delete(self, account_id: str, region_name: str) -> None:
-        s3_backends[account_id][get_partition(region_name)].delete_bucket_policy(self.bucket)
+        s3_backends[account_id][get_partition(region_name)].delete_bucket_policy(self._physical_id)
 
 
-class QueuePolicyResource(CloudFormationModel):
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::SQS::QueuePolicy"
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return ""
-
-    def __init__(self, queues: list[str], physical_id: str) -> None:
-        self.queues, self._physical_id = queues, physical_id
-
-    @property
-    def physical_resource_id(self) -> str:
-        return self._physical_id
-
-    @staticmethod
-    def _names(urls: list[str]) -> list[str]:
-        return [url.rstrip("/").rsplit("/", 1)[-1] for url in urls]
+class QueuePolicyResource(_Handler, CloudFormationModel):
+    TYPE = "AWS::SQS::QueuePolicy"
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[misc]
-        cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str, **kwargs: Any
-    ) -> QueuePolicyResource:
-        p = _props(cloudformation_json)
-        backend = sqs_backends[account_id][region_name]
-        for name in cls._names(p["Queues"]):
-            backend.set_queue_attributes(name, {"Policy": json.dumps(p["PolicyDocument"])})
-        return cls(cls._names(p["Queues"]), resource_name)
-
-    @classmethod
-    def update_from_cloudformation_json(  # type: ignore[misc]
-        cls,
-        original_resource: Any,
-        new_resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-    ) -> QueuePolicyResource:
-        original_resource.delete(account_id, region_name)
-        return cls.create_from_cloudformation_json(
-            original_resource.physical_resource_id, cloudformation_json, account_id, region_name
-        )
+    def make(cls, name: str, p: dict[str, Any], account_id: str, region: str) -> QueuePolicyResource:
+        queues = [url.rstrip("/").rsplit("/", 1)[-1] for url in p["Queues"]]
+        for queue in queues:
+            sqs_backends[account_id][region].set_queue_attributes(queue, {"Policy": json.dumps(p["PolicyDocument"])})
+        return cls(name, account_id, region, queues=queues)
 
     def delete(self, account_id: str, region_name: str) -> None:
         backend = sqs_backends[account_id][region_name]
-        for name in self.queues:
-            if name in backend.queues:
-                backend.set_queue_attributes(name, {"Policy": ""})
+        for queue in self.queues:
+            if queue in backend.queues:
+                backend.set_queue_attributes(queue, {"Policy": ""})
 
 
-class SubscriptionResource(CloudFormationModel):
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::SNS::Subscription"
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return ""
-
-    def __init__(self, arn: str) -> None:
-        self.arn = arn
-
-    @property
-    def physical_resource_id(self) -> str:
-        return self.arn
+class SubscriptionResource(_Handler, CloudFormationModel):
+    TYPE = "AWS::SNS::Subscription"
+    ATTRIBUTES_SET = ("RawMessageDelivery", "FilterPolicy", "FilterPolicyScope", "RedrivePolicy", "DeliveryPolicy")
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[misc]
-        cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str, **kwargs: Any
-    ) -> SubscriptionResource:
-        p = _props(cloudformation_json)
-        backend = sns_backends[account_id][p.get("Region", region_name)]
+    def make(cls, name: str, p: dict[str, Any], account_id: str, region: str) -> SubscriptionResource:
+        backend = sns_backends[account_id][p.get("Region", region)]
         subscription = backend.subscribe(p["TopicArn"], p["Endpoint"], p["Protocol"])
-        for name in ("RawMessageDelivery", "FilterPolicy", "FilterPolicyScope", "RedrivePolicy", "DeliveryPolicy"):
-            if name in p:
-                value = p[name] if isinstance(p[name], str) else json.dumps(p[name])
+        for attribute in cls.ATTRIBUTES_SET:
+            if attribute in p:
+                value = p[attribute] if isinstance(p[attribute], str) else json.dumps(p[attribute])
                 backend.set_subscription_attributes(
-                    subscription.arn, name, str(value).lower() if name == "RawMessageDelivery" else value
+                    subscription.arn, attribute, value.lower() if attribute == "RawMessageDelivery" else value
                 )
-        return cls(subscription.arn)
-
-    @classmethod
-    def update_from_cloudformation_json(  # type: ignore[misc]
-        cls,
-        original_resource: Any,
-        new_resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-    ) -> SubscriptionResource:
-        original_resource.delete(account_id, region_name)
-        return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
+        return cls(subscription.arn, account_id, region)
 
     def delete(self, account_id: str, region_name: str) -> None:
-        region = self.arn.split(":")[3]
-        sns_backends[account_id][region].unsubscribe(self.arn)
+        sns_backends[account_id][self._physical_id.split(":")[3]].unsubscribe(self._physical_id)
 
 
-class EventInvokeConfigResource(CloudFormationModel):
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::Lambda::EventInvokeConfig"
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return ""
-
-    def __init__(self, function: str, physical_id: str) -> None:
-        self.function, self._physical_id = function, physical_id
-
-    @property
-    def physical_resource_id(self) -> str:
-        return self._physical_id
+class EventInvokeConfigResource(_Handler, CloudFormationModel):
+    TYPE = "AWS::Lambda::EventInvokeConfig"
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[misc]
-        cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str, **kwargs: Any
-    ) -> EventInvokeConfigResource:
-        p = _props(cloudformation_json)
+    def make(cls, name: str, p: dict[str, Any], account_id: str, region: str) -> EventInvokeConfigResource:
         config = {k: p[k] for k in ("MaximumRetryAttempts", "MaximumEventAgeInSeconds", "DestinationConfig") if k in p}
         for k in ("MaximumRetryAttempts", "MaximumEventAgeInSeconds"):
             if k in config:
                 config[k] = int(config[k])
-        backend = lambda_backends[account_id][region_name]
+        backend = lambda_backends[account_id][region]
         backend.get_function(p["FunctionName"]).event_invoke_config.clear()
         backend.put_function_event_invoke_config(p["FunctionName"], config)
-        return cls(p["FunctionName"], f"{p['FunctionName']}:{p.get('Qualifier', '$LATEST')}")
+        return cls(
+            f"{p['FunctionName']}:{p.get('Qualifier', '$LATEST')}", account_id, region, function=p["FunctionName"]
+        )
 
     @classmethod
-    def update_from_cloudformation_json(  # type: ignore[misc]
-        cls,
-        original_resource: Any,
-        new_resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
+    def change(
+        cls, original: Any, name: str, p: dict[str, Any], account_id: str, region: str
     ) -> EventInvokeConfigResource:
-        return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
+        return cls.make(name, p, account_id, region)  # PutFunctionEventInvokeConfig replaces it
 
     def delete(self, account_id: str, region_name: str) -> None:
-        backend = lambda_backends[account_id][region_name]
         try:
-            backend.get_function(self.function).event_invoke_config.clear()
+            lambda_backends[account_id][region_name].get_function(self.function).event_invoke_config.clear()
         except Exception:  # the function went first: nothing is left to clear
             pass
 
 
-class SecurityGroupEgressResource(CloudFormationModel):
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::EC2::SecurityGroupEgress"
+class SecurityGroupEgressResource(_Handler, CloudFormationModel):
+    TYPE = "AWS::EC2::SecurityGroupEgress"
 
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return ""
-
-    def __init__(self, physical_id: str, group_id: str, rule: dict[str, Any]) -> None:
-        self._physical_id, self.group_id, self.rule = physical_id, group_id, rule
-
-    @property
-    def physical_resource_id(self) -> str:
-        return self._physical_id
-
-    @staticmethod
-    def _rule(p: dict[str, Any]) -> dict[str, Any]:
+    @classmethod
+    def make(cls, name: str, p: dict[str, Any], account_id: str, region: str) -> SecurityGroupEgressResource:
         rule: dict[str, Any] = {
             "ip_protocol": str(p["IpProtocol"]),
             "from_port": str(p.get("FromPort", -1)),
@@ -512,29 +372,8 @@ class SecurityGroupEgressResource(CloudFormationModel):
             rule["source_groups"] = [{"GroupId": p["DestinationSecurityGroupId"]}]
         if "DestinationPrefixListId" in p:
             rule["prefix_list_ids"] = [{"PrefixListId": p["DestinationPrefixListId"]}]
-        return rule
-
-    @classmethod
-    def create_from_cloudformation_json(  # type: ignore[misc]
-        cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str, **kwargs: Any
-    ) -> SecurityGroupEgressResource:
-        p = _props(cloudformation_json)
-        rule = cls._rule(p)
-        rules, _ = ec2_backends[account_id][region_name].authorize_security_group_egress(p["GroupId"], **rule)
-        physical = rules[0].id if rules else resource_name
-        return cls(physical, p["GroupId"], rule)
-
-    @classmethod
-    def update_from_cloudformation_json(  # type: ignore[misc]
-        cls,
-        original_resource: Any,
-        new_resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-    ) -> SecurityGroupEgressResource:
-        original_resource.delete(account_id, region_name)
-        return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
+        rules, _ = ec2_backends[account_id][region].authorize_security_group_egress(p["GroupId"], **rule)
+        return cls(rules[0].id if rules else name, account_id, region, group_id=p["GroupId"], rule=rule)
 
     def delete(self, account_id: str, region_name: str) -> None:
         backend = ec2_backends[account_id][region_name]
