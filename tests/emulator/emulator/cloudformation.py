@@ -552,7 +552,55 @@ def _create_change_set(
             message=f"Stack:{existing[0].stack_id} is in {existing[0].status} state and can not be updated."
         )
     parameters = {k: parameter_text(v) for k, v in parameters.items()}
+    check_rules(_original_parse_template(template) if isinstance(template, str) else template, parameters)
     return _original_create_change_set(self, stack_name, change_set_name, template, parameters, *args, **kwargs)
+
+
+def rule_value(node: Any, values: dict[str, Any]) -> Any:
+    """A Rules expression over parameter values (Ref, Fn::Equals/Not/And/Or/Contains, and the
+    Fn::Join our template uses to test a list for emptiness)."""
+    if not isinstance(node, dict):
+        return node
+    [(function, argument)] = node.items()
+    if function == "Ref":
+        return values[argument]
+    args = [rule_value(a, values) for a in argument] if isinstance(argument, list) else [rule_value(argument, values)]
+    if function == "Fn::Equals":
+        return str(args[0]) == str(args[1])
+    if function == "Fn::Not":
+        return not args[0]
+    if function == "Fn::And":
+        return all(args)
+    if function == "Fn::Or":
+        return any(args)
+    if function == "Fn::Contains":
+        return str(args[1]) in [str(v) for v in args[0]]
+    if function == "Fn::Join":
+        return str(args[0]).join(str(v) for v in args[1])
+    raise ValidationError(message=f"Template error: the emulator does not evaluate {function} in Rules")
+
+
+def check_rules(template: dict[str, Any], given: dict[str, str]) -> None:
+    """CloudFormation evaluates a template's Rules before it makes a change set: an assertion
+    that fails refuses the request with its AssertDescription."""
+    rules = (template or {}).get("Rules") or {}
+    if not rules:
+        return
+    declared = template.get("Parameters") or {}
+    values: dict[str, Any] = {}
+    for name, spec in declared.items():
+        text = given.get(name, parameter_text(spec["Default"]) if "Default" in spec else "")
+        values[name] = (
+            text.split(",") if spec.get("Type", "String").startswith(("List<", "CommaDelimitedList")) else text
+        )
+    for name, rule in rules.items():
+        if "RuleCondition" in rule and not rule_value(rule["RuleCondition"], values):
+            continue
+        for assertion in rule.get("Assertions", []):
+            if not rule_value(assertion["Assert"], values):
+                raise ValidationError(
+                    message=assertion.get("AssertDescription") or f"Template error: rule {name} failed"
+                )
 
 
 def effective_parameters(template: dict[str, Any], given: dict[str, Any]) -> dict[str, str]:

@@ -276,3 +276,48 @@ def test_the_template_yaml_of_this_repository_parses_with_its_tags(aws, control)
     text = "Resources:\n  T:\n    Type: AWS::SNS::Topic\n    Properties:\n      TopicName: !Sub '${AWS::StackName}-t'\n"
     assert cloudformation.parse(text)["Resources"]["T"]["Properties"]["TopicName"] == {"Fn::Sub": "${AWS::StackName}-t"}
     assert yaml  # imported for its presence in the emulator's environment
+
+
+RULED = {
+    "Parameters": {
+        "CreateFleet": {"Type": "String", "Default": "false"},
+        "VpcId": {"Type": "String", "Default": ""},
+        "SubnetIds": {"Type": "CommaDelimitedList", "Default": ""},
+    },
+    "Rules": {
+        "FleetNeedsANetwork": {
+            "RuleCondition": {"Fn::Equals": [{"Ref": "CreateFleet"}, "true"]},
+            "Assertions": [
+                {
+                    "Assert": {"Fn::Not": [{"Fn::Equals": [{"Ref": "VpcId"}, ""]}]},
+                    "AssertDescription": "CreateFleet needs VpcId",
+                },
+                {
+                    "Assert": {"Fn::Not": [{"Fn::Equals": [{"Fn::Join": ["", {"Ref": "SubnetIds"}]}, ""]}]},
+                    "AssertDescription": "CreateFleet needs two or more SubnetIds",
+                },
+            ],
+        }
+    },
+    "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+}
+
+
+@pytest.mark.parametrize(
+    ("parameters", "refusal"),
+    [
+        ({}, None),  # the rule's condition is false: its assertions are not evaluated
+        ({"CreateFleet": "true"}, "CreateFleet needs VpcId"),
+        ({"CreateFleet": "true", "VpcId": "vpc-1"}, "CreateFleet needs two or more SubnetIds"),
+        ({"CreateFleet": "true", "VpcId": "vpc-1", "SubnetIds": "subnet-a,subnet-b"}, None),
+    ],
+)
+def test_a_template_rule_that_fails_refuses_the_change_set_with_its_description(aws, control, parameters, refusal):
+    cfn = aws("cloudformation")
+    if refusal is None:
+        deploy(cfn, "ruled", RULED, parameters)
+        assert stack(cfn, "ruled")["StackStatus"] == "CREATE_COMPLETE"
+        return
+    with pytest.raises(ClientError, match=refusal):
+        deploy(cfn, "ruled", RULED, parameters)
+    assert [s for s in cfn.list_stacks()["StackSummaries"] if s["StackName"] == "ruled"] == []
