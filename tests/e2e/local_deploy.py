@@ -163,8 +163,15 @@ def keep_serving(endpoint: str, port: int) -> None:
     invoke <function> --data-file events/...` in another terminal."""
     lam = client(endpoint, "lambda")
     env: dict[str, str] = {}
+    owner: dict[str, str] = {}
     for fn in lam.list_functions()["Functions"]:
-        env.update((fn.get("Environment") or {}).get("Variables") or {})
+        for key, value in ((fn.get("Environment") or {}).get("Variables") or {}).items():
+            if key in env and env[key] != value:
+                raise SystemExit(
+                    f"{key} differs between {owner[key]} and {fn['FunctionName']}: one watch cannot serve both; "
+                    "invoke them through the emulator instead (aws lambda invoke)"
+                )
+            env[key], owner[key] = value, fn["FunctionName"]
     env.update(CREDENTIALS, AWS_ENDPOINT_URL=endpoint, AWS_REGION=REGION)
     env_file = Path(tempfile.gettempdir()) / "local-deploy-watch.env"
     env_file.write_text("".join(f"{k}={json.dumps(v)}\n" for k, v in env.items()))
