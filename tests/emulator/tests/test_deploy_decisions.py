@@ -5,7 +5,7 @@ function's policy lets a rule in, which function an Invoke names."""
 from __future__ import annotations
 
 import pytest
-from emulator.cloudformation import effective_parameters, parameter_text, references
+from emulator.cfn_changes import effective_parameters, parameter_text, references
 from emulator.events import allows_rule
 from emulator.lambdas import function_name_from
 from emulator.s3_patches import condition_holds, statement_applies
