@@ -38,6 +38,10 @@ ANSWER_LIMIT_SECONDS = 20 * 60
 ACTION_LIMIT_SECONDS = 24 * 60 * 60
 # ActionDeclaration.timeoutInMinutes (manual approvals only, 5-86400); 7 days when absent.
 DEFAULT_APPROVAL_MINUTES = 7 * 24 * 60
+# AWS-FACTS: current CodePipeline events carry `version` and the attempt as floats.
+EVENT_VERSION = 3.0
+LAMBDA_ACTION = {"owner": "AWS", "category": "Invoke", "provider": "Lambda", "version": "1"}
+MANUAL_APPROVAL = {"owner": "AWS", "category": "Approval", "provider": "Manual", "version": "1"}
 
 
 PIPELINE_TRUST = json.dumps(
@@ -94,6 +98,9 @@ class Job:
     action_started: float = 0.0
     status: str = "Created"  # Created | Succeeded | Failed
     result: dict[str, Any] | None = None
+    # Set when a pipeline execution runs the action (pipelines.py): its events carry them.
+    action_execution_id: str | None = None
+    execution_started: float | None = None
     next_job_id: str | None = None
     # Fresh per job, like the real temporary credentials; tests check none is ever logged.
     credentials: dict[str, str] = field(default_factory=lambda: fresh_credentials())
@@ -162,6 +169,8 @@ class Approval:
     answered_by: str | None = None
     answered_at: float | None = None
     error: dict[str, str] | None = None
+    action_execution_id: str | None = None
+    execution_started: float | None = None
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -214,9 +223,11 @@ class CodePipeline:
             created=self.world.clock.now(),
             first_job_id=job_id,
             action_started=self.world.clock.now(),
+            action_execution_id=spec.get("actionExecutionId"),
+            execution_started=spec.get("executionStarted"),
         )
         self.jobs[job.id] = job
-        self.emit_action(job, "STARTED", {"owner": "AWS", "category": "Invoke", "provider": "Lambda", "version": "1"})
+        self.emit_action(job, "STARTED")
         return job
 
     def register_event(self, account: str, region: str, event: dict[str, Any]) -> Job:
@@ -313,7 +324,7 @@ class CodePipeline:
     def time_out(self, job: Job, message: str) -> None:
         job.status = "Failed"
         job.result = {"kind": "timeout", "failureDetails": {"type": "JobFailed", "message": message}}
-        self.emit_action(job, "FAILED", {"owner": "AWS", "category": "Invoke", "provider": "Lambda", "version": "1"})
+        self.emit_action(job, "FAILED")
 
     # ---------- API ----------
 
@@ -366,9 +377,7 @@ class CodePipeline:
             self.jobs[nxt.id] = nxt
             job.next_job_id = nxt.id
         else:
-            self.emit_action(
-                job, "SUCCEEDED", {"owner": "AWS", "category": "Invoke", "provider": "Lambda", "version": "1"}
-            )
+            self.emit_action(job, "SUCCEEDED")
         return {}
 
     def put_job_failure_result(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -387,7 +396,7 @@ class CodePipeline:
         job = self._answerable(body.get("jobId"))
         job.status = "Failed"
         job.result = {"kind": "failure", "failureDetails": details}
-        self.emit_action(job, "FAILED", {"owner": "AWS", "category": "Invoke", "provider": "Lambda", "version": "1"})
+        self.emit_action(job, "FAILED")
         return {}
 
     def get_job_details(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -459,6 +468,8 @@ class CodePipeline:
             region=region,
             started=now,
             expires=now + minutes * 60,
+            action_execution_id=spec.get("actionExecutionId"),
+            execution_started=spec.get("executionStarted"),
         )
         self.approvals.append(approval)
         self.emit_approval(approval, "STARTED")
@@ -615,43 +626,47 @@ class CodePipeline:
 
     # ---------- events ----------
 
-    def emit_action(self, job: Job, state: str, action_type: dict[str, str]) -> None:
+    def emit_action(self, job: Job, state: str) -> None:
         if job.pipeline is None:
             return
-        self._emit(job.account, job.region, job.pipeline, job.execution_id, job.stage, job.action, state, action_type)
+        self.emit_action_event(
+            job.account, job.region, job.pipeline, job.execution_id, job.execution_started or job.action_started,
+            job.stage, job.action, job.action_execution_id or job.first_job_id, state, LAMBDA_ACTION,
+        )  # fmt: skip
 
     def emit_approval(self, approval: Approval, state: str) -> None:
-        self._emit(
-            approval.account,
-            approval.region,
-            approval.pipeline,
-            approval.execution_id,
-            approval.stage,
-            approval.action,
-            state,
-            {"owner": "AWS", "category": "Approval", "provider": "Manual", "version": "1"},
-        )
+        self.emit_action_event(
+            approval.account, approval.region, approval.pipeline, approval.execution_id,
+            approval.execution_started or approval.started, approval.stage, approval.action,
+            approval.action_execution_id or approval.token, state, MANUAL_APPROVAL,
+        )  # fmt: skip
 
-    def _emit(
+    def emit_action_event(
         self,
         account: str,
         region: str,
         pipeline: str,
         execution: str,
+        execution_started: float,
         stage: str | None,
         action: str | None,
+        action_execution_id: str,
         state: str,
         action_type: dict[str, str],
     ) -> None:
+        """`CodePipeline Action Execution State Change` in its current shape (AWS-FACTS)."""
         detail = {
             "pipeline": pipeline,
             "execution-id": execution,
+            "start-time": iso(execution_started),
             "stage": stage,
             "action": action,
+            "action-execution-id": action_execution_id,
             "state": state,
             "region": region,
             "type": action_type,
-            "version": 1,
+            "version": EVENT_VERSION,
+            "pipeline-execution-attempt": 1.0,
         }
         self.world.events.emit(
             "CodePipeline Action Execution State Change",

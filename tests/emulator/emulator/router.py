@@ -177,9 +177,18 @@ class Router:
             return cp.put_job_failure_result(params)
         if operation == "GetJobDetails":
             return cp.get_job_details(params)
+        pipelines = self.world.pipelines
+        if operation == "StartPipelineExecution":
+            return {"pipelineExecutionId": pipelines.start(account, region, params.get("name")).id}
+        if operation == "ListPipelineExecutions":
+            return pipelines.list_executions(account, region, params)
         if operation == "GetPipelineExecution":
-            return cp.get_pipeline_execution(params)
+            played = pipelines.find(params.get("pipelineName"), params.get("pipelineExecutionId"))
+            return pipelines.get_execution(played) if played else cp.get_pipeline_execution(params)
         if operation == "GetPipelineState":
+            declaration = cp.pipeline(account, region, params.get("name"))
+            if pipelines.of(declaration["name"]):
+                return pipelines.state(declaration)
             return cp.get_pipeline_state(account, region, params)
         if operation == "PutApprovalResult":
             caller = re.search(r"Credential=([^/]+)/", headers.get("authorization", ""))
@@ -269,6 +278,16 @@ class Router:
             return {**job.describe(), "event": job.event()}
         if route == ("POST", "/codepipeline/pipelines"):
             return w.codepipeline.create_pipeline(account, region, spec)
+        if route == ("POST", "/codepipeline/sources"):
+            w.pipelines.register_source(spec["repositoryId"], spec["path"])
+            return {"ok": True}
+        if route == ("POST", "/codepipeline/webhook"):
+            return {"started": w.pipelines.webhook(account, region, spec["repositoryId"], spec["branch"])}
+        if route == ("GET", "/codepipeline/executions"):
+            return [
+                {**e.summary(), "pipelineName": e.pipeline, "stages": e.stage_status, "variables": e.variables}
+                for e in w.pipelines.executions
+            ]
         if route == ("POST", "/codepipeline/approvals"):
             return w.codepipeline.start_approval(account, region, spec).describe()
         if route == ("GET", "/codepipeline/approvals"):

@@ -15,6 +15,7 @@ from .codepipeline import CodePipeline
 from .events import DeliveryError, EventBus, allows_rule
 from .faults import Faults
 from .lambdas import LambdaHost
+from .pipelines import Pipelines
 from .sns import Sns
 
 
@@ -27,6 +28,7 @@ class World:
         self.faults = Faults()
         self.autoscaling = AutoScaling(self)
         self.codepipeline = CodePipeline(self)
+        self.pipelines = Pipelines(self)
         self.sns = Sns(self)
         self.cloudwatch = CloudWatch(self)
         self.lambdas = LambdaHost()
@@ -42,6 +44,7 @@ class World:
             self.faults.reset()
             self.autoscaling.reset()
             self.codepipeline.reset()
+            self.pipelines.reset()
             self.sns.reset()
             self.cloudwatch.reset()
             self.abandoned.clear()
@@ -55,6 +58,7 @@ class World:
         with self.lock:
             self.autoscaling.tick()
             self.codepipeline.tick()
+            self.pipelines.tick()
 
     def advance(self, seconds: float) -> None:
         """Moves the clock in steps of at most 1 s so every timer fires in order."""
