@@ -22,8 +22,9 @@ import secrets
 import string
 import subprocess
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from moto.codepipeline.models import codepipeline_backends
 from moto.s3.models import s3_backends
