@@ -107,6 +107,22 @@ def test_puppet_manifests_shipped_with_the_release_are_applied_and_a_failed_appl
     assert sandbox.tags()["bootstrap-reason"] == "applying the Puppet manifests of the release - exit 6"
 
 
+def test_a_manifest_that_calls_puppets_fail_function_fails_the_boot_with_puppets_error(sandbox: Sandbox):
+    """What the local bad-release scenario ships: Puppet's built-in fail() stops catalog compilation."""
+    bucket, key = ARTIFACT.removeprefix("s3://").split("/", 1)
+    manifest = "node default {\n  fail('migration 0042 is missing')\n}\n"
+    files = {"bin/start": "#!/bin/sh\n", "puppet/manifests/site.pp": manifest, "puppet/modules/.keep": ""}
+    sandbox.client("s3").put_object(Bucket=bucket, Key=key, Body=release_zip(files))
+
+    done = sandbox.run()
+
+    assert done.returncode == 1
+    assert "Error while evaluating a Function Call, migration 0042 is missing" in done.stderr
+    assert sandbox.tags()["bootstrap"] == "failed"
+    assert sandbox.tags()["bootstrap-reason"] == "applying the Puppet manifests of the release - exit 1"
+    assert "systemctl enable --now web.service" not in sandbox.calls(), "the application never starts"
+
+
 def test_no_secret_appears_in_the_output_the_logs_the_tags_or_any_file_but_the_environment_file(sandbox: Sandbox):
     ok = sandbox.run()
     assert ok.returncode == 0

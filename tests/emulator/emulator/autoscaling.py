@@ -422,6 +422,7 @@ class AutoScaling:
             group.instance_states.append(state)
             health.note_launch(instance.id)
             ids.append(instance.id)
+            self.world.boot.launched(refresh.account, refresh.region, group.name, instance.id, version.user_data, tags)
             for hook in hooks:
                 self.hold(refresh, group, hook, instance.id, now)
         return ids

@@ -283,6 +283,8 @@ class Router:
             return {"ok": True}
         if route == ("POST", "/codepipeline/webhook"):
             return {"started": w.pipelines.webhook(account, region, spec["repositoryId"], spec["branch"])}
+        if route == ("GET", "/boots"):
+            return [b.describe() for b in w.boot.records]
         if route == ("GET", "/codepipeline/executions"):
             return [
                 {**e.summary(), "pipelineName": e.pipeline, "stages": e.stage_status, "variables": e.variables}

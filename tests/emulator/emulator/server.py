@@ -50,6 +50,7 @@ class Emulator:
         self.server = make_server(host, port, app, threaded=True, request_handler=handler)
         self.endpoint = f"http://{host}:{self.server.server_port}"
         self.world.lambdas.endpoint = self.endpoint
+        self.world.boot.endpoint = self.endpoint
         self.world.lambdas.workspace = functions
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()

@@ -9,6 +9,7 @@ from moto.moto_api import _internal as moto_api
 
 from . import cloudformation, ec2_patches, health
 from .autoscaling import ACTIVE, AutoScaling
+from .boot import Boot
 from .clock import Clock
 from .cloudwatch_cbor import CloudWatch
 from .codepipeline import CodePipeline
@@ -32,6 +33,7 @@ class World:
         self.sns = Sns(self)
         self.cloudwatch = CloudWatch(self)
         self.lambdas = LambdaHost()
+        self.boot = Boot(self)
         self.events.invoke_lambda = self.invoke_for_rule
         self.events.world_lock = self.lock
         self.abandoned: dict[str, str] = {}
@@ -45,6 +47,7 @@ class World:
             self.autoscaling.reset()
             self.codepipeline.reset()
             self.pipelines.reset()
+            self.boot.reset()
             self.sns.reset()
             self.cloudwatch.reset()
             self.abandoned.clear()

@@ -1,4 +1,5 @@
-"""A fake IMDSv2 on loopback for the user-data sandbox: a session token by PUT, then the
+"""A fake IMDSv2 on loopback for an instance whose user data runs on this machine (the fleet
+sandbox tests, and instances the emulator boots): a session token by PUT, then the
 metadata the script reads, answered only with that token (as IMDSv2 with HttpTokens=required
 does). The instance's tags are read live from the emulator, so a tag the test or the script
 changes is what the next read sees."""
