@@ -139,6 +139,9 @@ class LifecycleAction:
 class AutoScaling:
     def __init__(self, world: World) -> None:
         self.world = world
+        # The share of an instance warmup the emulator waits (the local run's fast pace: AWS's own
+        # waits shortened, while the functions keep real time).
+        self.pace = 1.0
         self.refreshes: list[Refresh] = []
         self.actions: list[LifecycleAction] = []
         self.hook_metadata: dict[tuple[str, str, str, str], str] = {}
@@ -657,7 +660,7 @@ class AutoScaling:
         if any(states[i].lifecycle_state != "InService" for i in p.batch_new):
             return None
         if p.warm_at is None:
-            p.warm_at = now + self.warmup(r, group)
+            p.warm_at = now + self.warmup(r, group) * self.pace
         if now < p.warm_at:
             return None
         self.terminate(group, [i for i in p.batch_old if i in states])

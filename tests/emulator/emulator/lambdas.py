@@ -48,6 +48,24 @@ def function_name_from(name_or_arn: str) -> str:
     return name_or_arn.split(":")[0]
 
 
+def describe_event(payload: bytes) -> str:
+    """What an invocation was for, in a few words (never the event: jobs carry credentials)."""
+    try:
+        event = json.loads(payload or b"{}")
+    except ValueError:
+        return "not JSON"
+    if not isinstance(event, dict):
+        return "not an object"
+    if "CodePipeline.job" in event:
+        job = event["CodePipeline.job"] if isinstance(event["CodePipeline.job"], dict) else {}
+        return f"CodePipeline job {job.get('id')}"
+    detail = event.get("detail") if isinstance(event.get("detail"), dict) else {}
+    about = detail.get("EC2InstanceId") or " ".join(
+        str(detail[k]) for k in ("pipeline", "stage", "action", "state") if detail.get(k)
+    )
+    return f"{event.get('detail-type', 'an event')}: {about}".strip(": ")
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -91,6 +109,8 @@ class LambdaHost:
     workspace: Path | None = None
     watches: dict[str, Watch] = field(default_factory=dict)
     invocations: list[dict[str, Any]] = field(default_factory=list)
+    # Where each function's watch writes its log (the temporary folder unless set).
+    log_dir: Path | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # ---- which functions we run ----
@@ -144,7 +164,7 @@ class LambdaHost:
             if current is not None:
                 current.stop()
             port = _free_port()
-            tmp = Path(tempfile.gettempdir())
+            tmp = self.log_dir or Path(tempfile.gettempdir())
             env_file = tmp / f"emulator-lambda-{fn.function_name}-{port}.env"
             # --env-var splits on commas, which JSON values hold: the variables go through a file.
             env_file.write_text("".join(f"{k}={json.dumps(v)}\n" for k, v in env.items()))
@@ -194,7 +214,12 @@ class LambdaHost:
         request = urllib.request.Request(
             watch.url(), data=payload or b"{}", method="POST", headers={"Content-Type": "application/json"}
         )
-        record: dict[str, Any] = {"function": fn.function_name, "binary": watch.binary, "started": time.time()}
+        record: dict[str, Any] = {
+            "function": fn.function_name,
+            "binary": watch.binary,
+            "started": time.time(),
+            "event": describe_event(payload),
+        }
         try:
             with urllib.request.urlopen(request, timeout=int(fn.timeout) + 30) as response:
                 outcome = Outcome(200, response.read())
@@ -206,7 +231,11 @@ class LambdaHost:
             outcome = Outcome(
                 200, json.dumps({"errorType": "Runtime.ExitError", "errorMessage": str(err)}).encode(), "Unhandled"
             )
-        record.update(finished=time.time(), functionError=outcome.function_error)
+        record.update(
+            finished=time.time(),
+            functionError=outcome.function_error,
+            response=outcome.payload[:1000].decode("utf-8", "replace"),
+        )
         self.invocations.append(record)
         return outcome
 

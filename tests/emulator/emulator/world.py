@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from typing import Any
 
 from moto.moto_api import _internal as moto_api
@@ -37,6 +38,8 @@ class World:
         self.events.invoke_lambda = self.invoke_for_rule
         self.events.world_lock = self.lock
         self.abandoned: dict[str, str] = {}
+        # AWS calls answered, by "service:Operation" (the local run's summary).
+        self.calls: Counter[str] = Counter()
 
     def reset(self) -> None:
         with self.lock:
@@ -51,6 +54,7 @@ class World:
             self.sns.reset()
             self.cloudwatch.reset()
             self.abandoned.clear()
+            self.calls.clear()
             ec2_patches.reset()
             cloudformation.reset()
             self.lambdas.stop()
