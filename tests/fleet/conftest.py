@@ -20,8 +20,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "emulator"))
 
-from emulator.server import Emulator  # noqa: E402
 from emulator.imds import FakeImds  # noqa: E402
+from emulator.server import Emulator  # noqa: E402
 
 SCRIPT = ROOT / "fleet" / "user-data.sh"
 STAND_INS = Path(__file__).resolve().parent / "stand-ins"

@@ -428,6 +428,8 @@ class AutoScaling:
             self.world.boot.launched(refresh.account, refresh.region, group.name, instance.id, version.user_data, tags)
             for hook in hooks:
                 self.hold(refresh, group, hook, instance.id, now)
+        if not hooks:
+            self.sync_targets(group)
         return ids
 
     def hold(self, refresh: Refresh, group: Any, hook: Any, instance_id: str, now: float) -> None:
@@ -482,12 +484,34 @@ class AutoScaling:
             self.world.note_abandoned(action.instance_id, action.hook)
         elif not others:
             state.lifecycle_state = "InService"
+            self.sync_targets(group)
+
+    def sync_targets(self, group: Any) -> None:
+        """The group's target groups hold its InService instances: Auto Scaling registers an
+        instance once its launch hooks let it in and deregisters it when it leaves (moto
+        registered every instance, Pending:Wait too, and never deregistered)."""
+        if not getattr(group, "target_group_arns", None):
+            return
+        elbv2 = group.autoscaling_backend.elbv2_backend
+        in_service = {s.instance.id for s in group.instance_states if s.lifecycle_state == "InService"}
+        members = {s.instance.id for s in group.instance_states}
+        for arn in group.target_group_arns:
+            target_group = elbv2.target_groups.get(arn)
+            if target_group is None:
+                continue
+            gone = [{"Id": i} for i in target_group.targets if i not in members and i.startswith("i-")]
+            if gone:
+                target_group.deregister(gone)
+            new = [{"Id": i} for i in sorted(in_service) if i not in target_group.targets]
+            if new:
+                target_group.register(new)
 
     def terminate(self, group: Any, instance_ids: list[str]) -> None:
         if not instance_ids:
             return
         group.ec2_backend.terminate_instances(instance_ids)
         group.instance_states = [s for s in group.instance_states if s.instance.id not in instance_ids]
+        self.sync_targets(group)
         for a in self.actions:
             if a.instance_id in instance_ids and a.result is None:
                 a.result = "ABANDON"

@@ -217,6 +217,10 @@ def _metric_queries(metrics: list[dict[str, Any]]) -> list[cw_models.MetricDataQ
     return queries
 
 
+def _text(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def _camel(value: Any) -> Any:
     """CloudFormation's PascalCase pipeline declaration → the API's camelCase; configuration
     maps keep their keys (they are the action's own)."""
@@ -254,6 +258,10 @@ class PipelineResource(_Handler, CloudFormationModel):
         pipeline["name"] = name
         for stage in pipeline.get("stages", []):
             for action in stage.get("actions", []):
+                # The API's configuration is a map of strings: CloudFormation turns `DetectChanges:
+                # true` into "true" (the SDKs refuse a boolean there).
+                if "configuration" in action:
+                    action["configuration"] = {k: _text(v) for k, v in action["configuration"].items()}
                 action["runOrder"] = int(action.get("runOrder", 1))
                 if "timeoutInMinutes" in action:
                     action["timeoutInMinutes"] = int(action["timeoutInMinutes"])
@@ -384,7 +392,7 @@ class SecurityGroupEgressResource(_Handler, CloudFormationModel):
 
 def _efs_attributes() -> None:
     """moto's EFS models are created by CloudFormation but answer no GetAtt (the fleet's instance
-    role and file-system policy read their ARNs)."""
+    role and file-system policy read their ARNs), and an access point has no Ref."""
     attributes = {
         efs_models.FileSystem: {"Arn": "file_system_arn", "FileSystemId": "file_system_id"},
         efs_models.AccessPoint: {"Arn": "access_point_arn", "AccessPointId": "access_point_id"},
@@ -401,6 +409,9 @@ def _efs_attributes() -> None:
 
         model.has_cfn_attr = classmethod(has_cfn_attr)  # type: ignore[assignment,method-assign]
         model.get_cfn_attribute = get_cfn_attribute  # type: ignore[attr-defined]
+    # Ref of an access point is its id (fsap-…); moto's model has no physical id, so a Ref gave
+    # the object's repr (found by the fleet's user data, which exports it).
+    efs_models.AccessPoint.physical_resource_id = property(lambda self: self.access_point_id)  # type: ignore[attr-defined]
 
 
 def _sqs_queue_update() -> None:

@@ -61,7 +61,7 @@ def describe_event(payload: bytes) -> str:
         return f"CodePipeline job {job.get('id')}"
     detail = event.get("detail") if isinstance(event.get("detail"), dict) else {}
     about = detail.get("EC2InstanceId") or " ".join(
-        str(detail[k]) for k in ("pipeline", "stage", "action", "state") if detail.get(k)
+        str(detail[k]) for k in ("pipeline", "execution-id", "stage", "action", "state") if detail.get(k)
     )
     return f"{event.get('detail-type', 'an event')}: {about}".strip(": ")
 
@@ -131,6 +131,10 @@ class LambdaHost:
             pass
         served = [fn for fn in backend._lambdas.all() if self.binary_of(fn) == name]
         return served[0] if len(served) == 1 else None
+
+    @staticmethod
+    def find_all(account: str, region: str) -> list[LambdaFunction]:
+        return list(lambda_backends[account][region]._lambdas.all())
 
     def serves(self, fn: LambdaFunction | None) -> bool:
         return fn is not None and self.workspace is not None and self.binary_of(fn) is not None

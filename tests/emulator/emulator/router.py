@@ -94,7 +94,7 @@ class Router:
             flat = query_params(body, environ.get("QUERY_STRING", ""))
             operation = flat.get("Action")
             params = nested(flat)
-        self.world.calls[f"{service}:{operation}"] += 1
+        self.world.calls[f"{service}:{operation or 'REST'}"] += 1
         delay, fault = self.world.faults.check(service, operation)
         if delay:
             time.sleep(delay)

@@ -226,3 +226,26 @@ def test_a_rollback_in_progress_can_be_cancelled(aws, control):
     assert cancelled["Status"] == "Cancelled" and cancelled["RollbackDetails"]["RollbackReason"]
     code, _, _ = error_of(lambda: aws("autoscaling").cancel_instance_refresh(AutoScalingGroupName="web"))
     assert code == "ActiveInstanceRefreshNotFound"
+
+
+def test_an_instance_joins_the_groups_target_group_only_once_its_hook_lets_it_in_and_leaves_when_replaced(aws, control):
+    group = make_group(aws, desired=1, hook=True)
+    vpc = aws("ec2").describe_vpcs()["Vpcs"][0]["VpcId"]
+    elbv2 = aws("elbv2")
+    target_group = elbv2.create_target_group(Name="web", Protocol="HTTP", Port=8080, VpcId=vpc)["TargetGroups"][0]
+    arn = target_group["TargetGroupArn"]
+    aws("autoscaling").attach_load_balancer_target_groups(AutoScalingGroupName="web", TargetGroupARNs=[arn])
+    (old,) = [i["InstanceId"] for i in instances(aws, "web")]
+    version = new_version(aws, group["template_id"], "r2")
+    start(aws, "web", version, MinHealthyPercentage=100, MaxHealthyPercentage=200, InstanceWarmup=0)
+    control.advance(2)
+
+    def registered() -> set[str]:
+        return {t["Target"]["Id"] for t in elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]}
+
+    new = launch_events(control)[0]["detail"]["EC2InstanceId"]
+    assert new not in registered(), "not while it waits in Pending:Wait"
+    complete(aws, "CONTINUE", InstanceId=new)
+    control.settle()
+    assert registered() == {new}, "the new instance is in, the replaced one is out"
+    assert old not in registered()
