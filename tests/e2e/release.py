@@ -592,10 +592,10 @@ def scenario_bad_release(run: LocalRelease, limit: float) -> None:
         m for m in run.emulator.world.sns.published if '"deployment-failed"' in (m["protocolBodies"].get("sqs") or "")
     ]
     run.expect(
-        "QA's failure notice names the stage and the reason",
+        "QA's failure notice names the stage and the rollback's reason (the launch hook abandoned the new instances)",
         bool(failed)
-        and "Staging" in failed[-1]["protocolBodies"]["email"]
-        and "bootstrap" in failed[-1]["protocolBodies"]["email"],
+        and "failed in Staging" in failed[-1]["protocolBodies"]["email"]
+        and "completed with ABANDON" in failed[-1]["protocolBodies"]["email"],
     )
     if failed:
         run.console.rule(f"[bold]e-mail to QA: {failed[-1]['subject']}")

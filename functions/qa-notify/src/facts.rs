@@ -15,6 +15,12 @@ pub fn failure(state: &PipelineState, execution_id: &str) -> Option<Failure> {
     })
 }
 
+/// Whether the execution failed at the QA approval itself (rejected or expired): QA hears of
+/// that from the approval-rejected notice, so a second "deployment failed" would only repeat it.
+pub fn is_the_qa_approval(failure: Option<&Failure>, approval_stage: &str, approval_action: &str) -> bool {
+    failure.is_some_and(|f| f.stage == approval_stage && f.action.as_deref().is_none_or(|a| a == approval_action))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -32,5 +38,15 @@ mod tests {
         assert_eq!(failure(&s, "x-9"), None, "another execution's failure is not this one's");
         s.stages[0].actions[0].error_message = None;
         assert_eq!(failure(&s, "x-1").unwrap().summary, None);
+    }
+
+    #[test]
+    fn a_failure_at_the_qa_approval_is_told_by_the_rejection_notice_and_no_other_is() {
+        let at = |stage: &str, action: Option<&str>| Failure { stage: stage.into(), action: action.map(Into::into), summary: None };
+        assert!(is_the_qa_approval(Some(&at("Approval", Some("QA"))), "Approval", "QA"));
+        assert!(is_the_qa_approval(Some(&at("Approval", None)), "Approval", "QA"), "the stage failed without a failed action listed");
+        assert!(!is_the_qa_approval(Some(&at("Approval", Some("Sign-off"))), "Approval", "QA"), "another approval of that stage");
+        assert!(!is_the_qa_approval(Some(&at("Staging", Some("QA"))), "Approval", "QA"));
+        assert!(!is_the_qa_approval(None, "Approval", "QA"), "a failure nobody can place is still told");
     }
 }

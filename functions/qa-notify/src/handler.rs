@@ -66,7 +66,7 @@ impl Notifier {
         };
         let region = trigger.region.clone().unwrap_or_else(|| self.region.clone());
         let Some(notice) = self.notice_for(&trigger, settings, &region).await? else {
-            return Ok(json!({"result": "ignored", "reason": "the approval is no longer this execution's"}));
+            return Ok(json!({"result": "ignored", "reason": "the approval is no longer this execution's, or its rejection told QA already"}));
         };
         let message_id = self.publish(settings, &notice).await?;
         Ok(json!({"result": "published", "kind": notice.kind.as_str(), "messageId": message_id}))
@@ -96,7 +96,14 @@ impl Notifier {
                 let lookup = pipeline_state::approval(&state, &w.approval_stage, &w.approval_action, &t.execution_id);
                 compose::rejected(t, settings, region, release().await?, &lookup)
             }
-            Kind::DeploymentFailed => compose::failed(t, settings, region, release().await?, facts::failure(&state, &t.execution_id)),
+            Kind::DeploymentFailed => {
+                let failure = facts::failure(&state, &t.execution_id);
+                if facts::is_the_qa_approval(failure.as_ref(), &w.approval_stage, &w.approval_action) {
+                    info!(execution_id = %t.execution_id, "the execution failed at the QA approval; its rejection notice told QA already");
+                    return Ok(None);
+                }
+                compose::failed(t, settings, region, release().await?, failure)
+            }
             Kind::Deployed => unreachable!("deployed is an Invoke action, never an event"),
         }))
     }
