@@ -110,8 +110,9 @@ class LocalRelease:
     def __init__(self, scenario: str, pace: Pace, interactive: bool, console: Console) -> None:
         self.scenario, self.pace, self.interactive, self.console = scenario, pace, interactive, console
         self.started = time.time()
-        self.logs = WORK / "logs"
-        self.repo = WORK / "repo"
+        self.work = WORK / scenario
+        self.logs = self.work / "logs"
+        self.repo = self.work / "repo"
         self.observed = Observed()
         self.diverged: list[str] = []
         self.live: Live | None = None
@@ -121,8 +122,8 @@ class LocalRelease:
     # ---------- setting up ----------
 
     def prepare(self) -> None:
-        if WORK.exists():
-            shutil.rmtree(WORK)
+        if self.work.exists():
+            shutil.rmtree(self.work)
         self.logs.mkdir(parents=True)
         self.say("building the four functions (debug)")
         done = subprocess.run(
@@ -139,7 +140,7 @@ class LocalRelease:
         world = emulator.world
         world.lambdas.log_dir = self.logs
         world.boot.configure(
-            WORK / "instances", [str(ROOT / "tests" / "fleet" / "stand-ins"), str(ROOT / ".venv-fleet" / "bin")]
+            self.work / "instances", [str(ROOT / "tests" / "fleet" / "stand-ins"), str(ROOT / ".venv-fleet" / "bin")]
         )
         world.autoscaling.pace = self.pace.warmup_share
         world.pipelines.reinvoke_seconds = self.pace.reinvoke_seconds
@@ -154,7 +155,7 @@ class LocalRelease:
         assert self.emulator is not None
         self.say(f"sam deploy: {label}")
         started = time.time()
-        directory = local_deploy.stage(into=WORK / "stack")
+        directory = local_deploy.stage(into=self.work / "stack")
         code, output = local_deploy.sam_deploy(
             self.emulator.endpoint,
             directory,
@@ -666,8 +667,15 @@ def scenario_window_closed(run: LocalRelease, limit: float) -> None:
     run.wait_for("the release to finish", lambda: run.status(execution) != "InProgress", limit + 120)
     waited = [j for j in gate_jobs() if (j.result or {}).get("kind") == "continuation"]
     run.expect(f"approval-gate held production while the freeze lasted ({len(waited)} continuation(s))", bool(waited))
-    finished = max((j.created for j in gate_jobs()), default=0)
-    run.expect("production went out only after the freeze ended", finished >= freeze_ends.timestamp() - 1)
+    refreshed = [
+        j.created
+        for j in world.codepipeline.jobs.values()
+        if j.execution_id == execution and j.stage == "Production" and j.action == "Refresh"
+    ]
+    run.expect(
+        "production's refresh began only after the freeze ended",
+        bool(refreshed) and min(refreshed) >= freeze_ends.timestamp() - 1,
+    )
     run.expect("the release pipeline execution succeeded", run.status(execution) == "Succeeded")
     run.expect_fleet("production", sha)
 
@@ -740,9 +748,34 @@ def summary(run: LocalRelease) -> None:
     console.print(f"AWS calls answered: {sum(calls.values())} ({top}, ...)")
     console.print(f"QA inbox: {', '.join(run.inbox_seen) or 'empty'}")
     console.print(
-        f"logs: {run.logs} (functions: emulator-lambda-*.log, sam deploy), boots: {WORK / 'instances'}/<instance>/boot.log"
+        f"logs: {run.logs} (functions: emulator-lambda-*.log, sam deploy), boots: {run.work / 'instances'}/<instance>/boot.log"
     )
-    console.print(f"wall time: {time.time() - run.started:.1f} s")
+    console.print(f"wall time: {time.time() - run.started:.1f} s; this summary as JSON: {run.work / 'summary.json'}")
+    record = {
+        "scenario": run.scenario,
+        "wallSeconds": round(time.time() - run.started, 1),
+        "executions": [
+            {
+                **e.summary(),
+                "pipelineName": short_name(e.pipeline),
+                "stages": e.stage_status,
+                "commit": e.variables.get("SourceVariables", {}).get("CommitId"),
+            }
+            for e in world.pipelines.executions
+        ],
+        "fleet": {stage: run.fleet(stage) for stage in GROUPS},
+        "refreshes": [
+            {"group": r.group, "status": r.status, "reason": r.status_reason} for r in world.autoscaling.refreshes
+        ],
+        "lifecycle": [{"instance": a.instance_id, "group": a.group, "result": a.result} for a in lifecycle],
+        "boots": [b.describe() for b in boots],
+        "approvals": [a.describe() for a in world.codepipeline.approvals],
+        "jobs": [j.describe() for j in world.codepipeline.jobs.values()],
+        "inbox": run.inbox_seen,
+        "awsCalls": sum(calls.values()),
+        "diverged": run.diverged,
+    }
+    (run.work / "summary.json").write_text(json.dumps(record, indent=2, default=str))
 
 
 def main() -> int:

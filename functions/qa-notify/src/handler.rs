@@ -66,7 +66,9 @@ impl Notifier {
         };
         let region = trigger.region.clone().unwrap_or_else(|| self.region.clone());
         let Some(notice) = self.notice_for(&trigger, settings, &region).await? else {
-            return Ok(json!({"result": "ignored", "reason": "the approval is no longer this execution's, or its rejection told QA already"}));
+            return Ok(
+                json!({"result": "ignored", "reason": "the approval is no longer this execution's, or its rejection told QA already"}),
+            );
         };
         let message_id = self.publish(settings, &notice).await?;
         Ok(json!({"result": "published", "kind": notice.kind.as_str(), "messageId": message_id}))

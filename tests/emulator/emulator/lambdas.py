@@ -39,6 +39,11 @@ INVOKE_PATH = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
 # AWS retries a failed asynchronous invocation after about one and then two minutes; the
 # emulator waits this many seconds per minute, so the local run does not stand still.
 RETRY_SECONDS_PER_MINUTE = 1.0
+# cargo lambda watch 1.9.2 answers a function's long poll for its next event with no request id
+# once the function has waited a while (measured: within 75 s); lambda_runtime then panics and
+# the watch never starts it again, so the next invocation hangs. A watch idle this long is
+# restarted before it is used (about a second); on Lambda the same is a cold start.
+IDLE_RESTART_SECONDS = 20.0
 
 
 def function_name_from(name_or_arn: str) -> str:
@@ -82,6 +87,8 @@ class Watch:
     process: subprocess.Popen[bytes]
     log_path: Path
     env_file: Path
+    last_used: float | None = None
+    active: int = 0
 
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/2015-03-31/functions/{self.binary}/invocations"
@@ -163,7 +170,13 @@ class LambdaHost:
         env = self.environment(fn)
         with self._lock:
             current = self.watches.get(fn.function_arn)
-            if current is not None and current.env == env and current.process.poll() is None:
+            idle = (
+                current is not None
+                and current.active == 0
+                and current.last_used is not None
+                and time.time() - current.last_used > IDLE_RESTART_SECONDS
+            )
+            if current is not None and current.env == env and current.process.poll() is None and not idle:
                 return current
             if current is not None:
                 current.stop()
@@ -215,6 +228,7 @@ class LambdaHost:
             )
             self.invocations.append({"function": fn.function_name, "functionError": "Unhandled", "error": str(err)})
             return failed
+        watch.active += 1
         request = urllib.request.Request(
             watch.url(), data=payload or b"{}", method="POST", headers={"Content-Type": "application/json"}
         )
@@ -235,6 +249,7 @@ class LambdaHost:
             outcome = Outcome(
                 200, json.dumps({"errorType": "Runtime.ExitError", "errorMessage": str(err)}).encode(), "Unhandled"
             )
+        watch.last_used, watch.active = time.time(), watch.active - 1
         record.update(
             finished=time.time(),
             functionError=outcome.function_error,
