@@ -1,12 +1,11 @@
-"""The deployment flow on this machine: the emulator plays AWS, CodePipeline and EventBridge,
-and the real function binaries run under `cargo lambda watch`, invoked with `cargo lambda
-invoke` (CodePipeline jobs) or by the emulator's event rules (lifecycle actions).
+"""Every sample in events/ through `cargo lambda invoke`, against the emulator, each with its
+expected outcome (the functions run under `cargo lambda watch` at TRACE, and their logs are
+checked for the artifact-credential canaries). The main job, a whole release through the
+deployed pipelines, is tests/e2e/release.py (scripts/local-run).
 
-    python tests/e2e/local_run.py deploy    # a release rolled out to a staging group, job by job,
-                                            # each new instance gated by lifecycle-health
-    python tests/e2e/local_run.py samples   # every sample in events/, each with its expected outcome
+    python tests/e2e/local_run.py samples
 
-Exit status 0 only when the flow ends as expected.
+Exit status 0 only when every sample ends as expected.
 """
 
 from __future__ import annotations
@@ -183,109 +182,6 @@ def seed_group(endpoint: str, desired: int = 3, hook: bool = False, name: str = 
             DefaultResult="ABANDON",
             NotificationMetadata=json.dumps({"maxWaitSeconds": 120}),
         )
-
-
-def describe_fleet(endpoint: str) -> list[str]:
-    kwargs = dict(
-        endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="AKIDLOCALRUN", aws_secret_access_key="local"
-    )
-    ec2, asg = boto3.client("ec2", **kwargs), boto3.client("autoscaling", **kwargs)
-    group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[GROUP])["AutoScalingGroups"][0]
-    lines = [
-        f"group {GROUP}: launch template {group['LaunchTemplate']['LaunchTemplateId']} version {group['LaunchTemplate']['Version']}"
-    ]
-    for instance in group["Instances"]:
-        described = ec2.describe_instances(InstanceIds=[instance["InstanceId"]])["Reservations"][0]["Instances"][0]
-        tags = {t["Key"]: t["Value"] for t in described.get("Tags", [])}
-        lines.append(
-            f"  {instance['InstanceId']} {instance['LifecycleState']:<11} release={tags.get('deploy:release', '-')}"
-        )
-    return lines
-
-
-def deploy(functions: Functions, control: Control, endpoint: str) -> bool:
-    seed_group(endpoint, hook=True)
-    # EventBridge: every new instance's lifecycle action goes to lifecycle-health.
-    control.call(
-        "POST",
-        "/rules",
-        {
-            "detailType": "EC2 Instance-launch Lifecycle Action",
-            "source": "aws.autoscaling",
-            "url": functions.url("lifecycle-health"),
-        },
-    )
-    print("\n".join(["before:"] + describe_fleet(endpoint)))
-    params = {
-        "stage": "staging",
-        "autoScalingGroupName": GROUP,
-        "pipelineExecutionId": "local-run",
-        "release": {"commitId": COMMIT},
-        "preferences": {
-            "minHealthyPercentage": 66,
-            "maxHealthyPercentage": 133,
-            "instanceWarmupSeconds": 2,
-            "skipMatching": True,
-            "autoRollback": True,
-        },
-        "launchTemplateVersionsToKeep": 5,
-    }
-    created = control.call(
-        "POST",
-        "/codepipeline/jobs",
-        {
-            "functionName": "instance-refresh",
-            "pipelineName": "release",
-            "stageName": "Staging",
-            "actionName": "Refresh",
-            "userParameters": json.dumps(params),
-            "inputArtifacts": [
-                {
-                    "name": "SourceArtifact",
-                    "revision": COMMIT,
-                    "bucket": "release-artifacts",
-                    "key": "release/SourceArti/local",
-                }
-            ],
-        },
-    )
-    job_id, event = created["jobId"], created["event"]
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        invoked = functions.invoke("instance-refresh", event)
-        record = control.call("GET", f"/codepipeline/jobs/{job_id}")
-        result = record["result"]
-        if result is None:
-            print(f"job {job_id} got no answer:\n{invoked.stdout}\n{invoked.stderr}")
-            return False
-        if result["kind"] == "continuation":
-            details = result["executionDetails"]
-            print(
-                f"job {job_id[:8]}: in progress {details.get('percentComplete', 0):>3}%  {details.get('summary', '')}"
-            )
-            time.sleep(2)
-            job_id = record["nextJobId"]
-            event = control.call("GET", f"/codepipeline/jobs/{job_id}")["event"]
-            continue
-        if result["kind"] == "success":
-            print(f"job {job_id[:8]}: succeeded, output variables {json.dumps(result['outputVariables'])}")
-        else:
-            print(
-                f"job {job_id[:8]}: failed ({result['failureDetails']['type']}): {result['failureDetails']['message']}"
-            )
-        fleet = describe_fleet(endpoint)
-        print("\n".join(["after:"] + fleet))
-        actions = control.call("GET", "/lifecycle-actions")
-        for action in actions:
-            print(f"lifecycle action {action['EC2InstanceId']}: {action['Result']} (by lifecycle-health)")
-        return (
-            result["kind"] == "success"
-            and all(f"release={COMMIT}" in line for line in fleet[1:])
-            and bool(actions)
-            and all(a["Result"] == "CONTINUE" for a in actions)
-        )
-    print("the deployment did not finish in 180 s")
-    return False
 
 
 # The samples run with the most verbose logging a user can ask for, in Lambda's JSON format:
@@ -549,8 +445,8 @@ def approval_gate_samples(functions: Functions, control: Control) -> tuple[int, 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("flow", choices=["deploy", "samples"])
-    args = parser.parse_args()
+    parser.add_argument("flow", choices=["samples"])
+    parser.parse_args()
     subprocess.run(
         ["cargo", "build", "--locked", *[a for f in FUNCTIONS for a in ("-p", f)]],
         cwd=ROOT,
@@ -559,9 +455,9 @@ def main() -> int:
     with Emulator(realtime=True) as emulator:
         print(f"emulator: {emulator.endpoint}")
         control = Control(emulator.endpoint)
-        functions = Functions(emulator.endpoint, SAMPLE_LOGS if args.flow == "samples" else None)
+        functions = Functions(emulator.endpoint, SAMPLE_LOGS)
         try:
-            ok = (deploy if args.flow == "deploy" else samples)(functions, control, emulator.endpoint)
+            ok = samples(functions, control, emulator.endpoint)
         finally:
             functions.stop()
     print("local run:", "OK" if ok else "FAILED")

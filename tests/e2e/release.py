@@ -29,7 +29,7 @@ import subprocess
 import sys
 import threading
 import time
-import warnings
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -56,8 +56,6 @@ REPOSITORY = "local/shop"  # samconfig.toml's local RepositoryId
 ALARM = "web-staging-5xx"
 SCENARIOS = ("release", "bad-release", "unhealthy-staging", "window-closed", "dev")
 CAPACITY = 2
-# The SAM translator inside the emulator records metrics it never publishes, and says so.
-warnings.filterwarnings("ignore", message="There are unpublished metrics")
 
 
 @dataclass(frozen=True)
@@ -328,7 +326,8 @@ class LocalRelease:
                 current = r.rollback or r.forward
                 percent = current.percent() if current else 0
                 bar = ProgressBar(total=100, completed=percent, width=24)
-                table.add_row(f"refresh {r.group}", bar, f"{r.status} {percent}%")
+                done = f" ({current.replaced}/{current.total} replaced)" if current else ""
+                table.add_row(f"refresh {r.group}", bar, f"{r.status} {percent}%{done}")
         return table
 
     # ---------- what the pipelines and the fleet say ----------
@@ -725,7 +724,13 @@ def summary(run: LocalRelease) -> None:
     replaced = sum((r.rollback or r.forward).replaced for r in world.autoscaling.refreshes if (r.rollback or r.forward))
     boots = world.boot.records
     durations = sorted(b.finished - b.started for b in boots if b.finished)
-    calls = world.calls
+    # The system's own calls: the functions' (each signs with its own AKIDLAMBDA… key) and the
+    # instances' user data; not this driver's, sam deploy's or QA's.
+    functions_calls: Counter[str] = Counter()
+    for caller, counted in world.calls.items():
+        if caller.startswith("AKIDLAMBDA"):
+            functions_calls.update(counted)
+    instance_calls = sum(world.calls.get("ASIAINSTANCEPROFILE", Counter()).values())
     console.print(
         f"refreshes: {len(world.autoscaling.refreshes)}, instances replaced: {replaced}; "
         f"boots: {len(boots)} ({sum(1 for b in boots if b.exit_code == 0)} complete), user data took "
@@ -744,8 +749,10 @@ def summary(run: LocalRelease) -> None:
     console.print(
         "function calls: " + ", ".join(f"{f} {len(d)} ({sum(d):.1f} s)" for f, d in sorted(by_function.items()))
     )
-    top = ", ".join(f"{op} {n}" for op, n in calls.most_common(8))
-    console.print(f"AWS calls answered: {sum(calls.values())} ({top}, ...)")
+    top = ", ".join(f"{op} {n}" for op, n in functions_calls.most_common(8))
+    console.print(
+        f"AWS calls by the functions: {sum(functions_calls.values())} ({top}, ...); by the instances' user data: {instance_calls}"
+    )
     console.print(f"QA inbox: {', '.join(run.inbox_seen) or 'empty'}")
     console.print(
         f"logs: {run.logs} (functions: emulator-lambda-*.log, sam deploy), boots: {run.work / 'instances'}/<instance>/boot.log"
@@ -772,7 +779,7 @@ def summary(run: LocalRelease) -> None:
         "approvals": [a.describe() for a in world.codepipeline.approvals],
         "jobs": [j.describe() for j in world.codepipeline.jobs.values()],
         "inbox": run.inbox_seen,
-        "awsCalls": sum(calls.values()),
+        "awsCalls": {"functions": dict(functions_calls), "instances": instance_calls},
         "diverged": run.diverged,
     }
     (run.work / "summary.json").write_text(json.dumps(record, indent=2, default=str))

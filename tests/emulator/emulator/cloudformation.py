@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import json
+import logging
 import os
 import re
 from collections.abc import Iterator
@@ -85,6 +86,10 @@ def apply_transform(template: dict[str, Any], region: str) -> dict[str, Any]:
         )
     from samtranslator.model.exceptions import InvalidDocumentException
     from samtranslator.translator.transform import transform
+
+    # transform() records metrics it never publishes and warns so when they are collected;
+    # there is nowhere to publish them here, and the warning lands on the local runs' screens.
+    logging.getLogger("samtranslator.metrics.metrics").setLevel(logging.ERROR)
 
     partition = get_partition(region)
     parameters = {"AWS::Region": region, "AWS::Partition": partition, "AWS::AccountId": "123456789012"}

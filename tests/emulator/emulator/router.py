@@ -76,7 +76,7 @@ class Router:
         region = region or "us-east-1"
         invoked = lambdas.INVOKE_PATH.match(environ.get("PATH_INFO", ""))
         if service == "lambda" and invoked and environ.get("REQUEST_METHOD") == "POST":
-            self.world.calls["lambda:Invoke"] += 1
+            self.world.count_call(headers, "lambda:Invoke")
             answer = self.invoke(DEFAULT_ACCOUNT_ID, region, unquote(invoked.group(1)), headers, body)
             if answer is not None:
                 return answer
@@ -94,7 +94,7 @@ class Router:
             flat = query_params(body, environ.get("QUERY_STRING", ""))
             operation = flat.get("Action")
             params = nested(flat)
-        self.world.calls[f"{service}:{operation or 'REST'}"] += 1
+        self.world.count_call(headers, f"{service}:{operation or 'REST'}")
         delay, fault = self.world.faults.check(service, operation)
         if delay:
             time.sleep(delay)

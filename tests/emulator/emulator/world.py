@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import threading
-from collections import Counter
+from collections import Counter, defaultdict
 from typing import Any
 
 from moto.moto_api import _internal as moto_api
@@ -38,8 +39,8 @@ class World:
         self.events.invoke_lambda = self.invoke_for_rule
         self.events.world_lock = self.lock
         self.abandoned: dict[str, str] = {}
-        # AWS calls answered, by "service:Operation" (the local run's summary).
-        self.calls: Counter[str] = Counter()
+        # AWS calls answered, by caller (the access key id) and "service:Operation" (the local run's summary).
+        self.calls: defaultdict[str, Counter[str]] = defaultdict(Counter)
 
     def reset(self) -> None:
         with self.lock:
@@ -115,6 +116,10 @@ class World:
                 f"the emulator cannot run {function_arn}: no binary declared, or no --functions workspace",
             )
         self.lambdas.invoke_async(fn, payload)
+
+    def count_call(self, headers: dict[str, str], operation: str) -> None:
+        found = re.search(r"Credential=([^/]+)/", headers.get("authorization", ""))
+        self.calls[found.group(1) if found else "unsigned"][operation] += 1
 
     def note_abandoned(self, instance_id: str, hook: str) -> None:
         self.abandoned[instance_id] = hook

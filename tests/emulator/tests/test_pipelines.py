@@ -343,3 +343,18 @@ def test_start_pipeline_execution_runs_the_branch_head(aws, control, repo, sent)
     assert execution(aws, execution_id)["trigger"]["triggerType"] == "StartPipelineExecution"
     with pytest.raises(aws("codepipeline").exceptions.PipelineNotFoundException):
         aws("codepipeline").start_pipeline_execution(name="nope")
+
+
+def test_an_approval_nobody_answers_expires_and_fails_the_execution(aws, control, repo, sent):
+    make_pipeline(aws, [{"name": "Approval", "actions": [{**APPROVAL, "timeoutInMinutes": 5}]}])
+    commit(repo, "one", {"a": "1"})
+    (execution_id,) = push(control)
+    control.advance(299)
+    assert execution(aws, execution_id)["status"] == "InProgress"
+    control.advance(2)
+    assert execution(aws, execution_id)["status"] == "Failed"
+    latest = aws("codepipeline").get_pipeline_state(name="release")["stageStates"][1]["actionStates"][0][
+        "latestExecution"
+    ]
+    assert latest["status"] == "Failed" and latest["errorDetails"]["code"] == "TimeoutError"
+    assert "token" not in latest, "an expired approval offers no token"
