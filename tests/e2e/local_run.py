@@ -280,8 +280,9 @@ def run_sample(functions: Functions, control: Control, function: str, event: dic
 
 
 # In this order: the approval waits for ready-for-qa, is rejected before approval-rejected, and
-# the production job fails before deployment-failed. A value is a needle in the function's
-# output, or for a job the kind of its one answer.
+# another execution's production job fails before deployment-failed (an execution whose approval
+# was rejected ends there, and approval-rejected alone tells QA). A value is a needle in the
+# function's output, or for a job the kind of its one answer.
 QA_NOTIFY_EXPECTED = {
     "ready-for-qa.json": '"kind":"ready-for-qa"',
     "other-pipeline.json": '"result":"ignored"',
@@ -384,6 +385,15 @@ def qa_notify_samples(functions: Functions, control: Control, endpoint: str) -> 
                     "stageName": "Production",
                     "actionName": "Refresh",
                     "pipelineExecutionId": event["detail"]["execution-id"],
+                    "inputArtifacts": [
+                        {
+                            "name": "SourceArtifact",
+                            "revision": COMMIT,
+                            "revisionSummary": json.dumps(
+                                {"ProviderType": "GitHub", "CommitMessage": "Fix checkout totals"}
+                            ),
+                        }
+                    ],
                 },
             )
             pipeline.put_job_failure_result(
