@@ -630,16 +630,31 @@ class CodePipeline:
         if job.pipeline is None:
             return
         self.emit_action_event(
-            job.account, job.region, job.pipeline, job.execution_id, job.execution_started or job.action_started,
-            job.stage, job.action, job.action_execution_id or job.first_job_id, state, LAMBDA_ACTION,
-        )  # fmt: skip
+            job.account,
+            job.region,
+            job.pipeline,
+            job.execution_id,
+            job.execution_started or job.action_started,
+            job.stage,
+            job.action,
+            job.action_execution_id or job.first_job_id,
+            state,
+            LAMBDA_ACTION,
+        )
 
     def emit_approval(self, approval: Approval, state: str) -> None:
         self.emit_action_event(
-            approval.account, approval.region, approval.pipeline, approval.execution_id,
-            approval.execution_started or approval.started, approval.stage, approval.action,
-            approval.action_execution_id or approval.token, state, MANUAL_APPROVAL,
-        )  # fmt: skip
+            approval.account,
+            approval.region,
+            approval.pipeline,
+            approval.execution_id,
+            approval.execution_started or approval.started,
+            approval.stage,
+            approval.action,
+            approval.action_execution_id or approval.token,
+            state,
+            MANUAL_APPROVAL,
+        )
 
     def emit_action_event(
         self,

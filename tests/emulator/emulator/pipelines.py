@@ -362,9 +362,17 @@ class Pipelines:
 
     def _run_source(self, e: Execution, run: ActionRun, config: dict[str, str], now: float) -> None:
         self.world.codepipeline.emit_action_event(
-            e.account, e.region, e.pipeline, e.id, e.started, run.stage, run.name, run.id, "STARTED",
+            e.account,
+            e.region,
+            e.pipeline,
+            e.id,
+            e.started,
+            run.stage,
+            run.name,
+            run.id,
+            "STARTED",
             self._type(run),
-        )  # fmt: skip
+        )
         repository, branch = config.get("FullRepositoryId", ""), config.get("BranchName", "")
         source = self.sources.get(repository)
         if source is None:
@@ -468,9 +476,17 @@ class Pipelines:
     def _action_succeeded(self, e: Execution, run: ActionRun, now: float) -> None:
         run.status, run.updated = "Succeeded", now
         self.world.codepipeline.emit_action_event(
-            e.account, e.region, e.pipeline, e.id, e.started, run.stage, run.name, run.id, "SUCCEEDED",
+            e.account,
+            e.region,
+            e.pipeline,
+            e.id,
+            e.started,
+            run.stage,
+            run.name,
+            run.id,
+            "SUCCEEDED",
             self._type(run),
-        )  # fmt: skip
+        )
 
     def _action_failed(
         self, e: Execution, run: ActionRun, code: str, message: str, now: float, emit_started: bool = False
@@ -479,9 +495,17 @@ class Pipelines:
         run.error = {"code": code, "message": message}
         for state in ("STARTED", "FAILED") if emit_started else ("FAILED",):
             self.world.codepipeline.emit_action_event(
-                e.account, e.region, e.pipeline, e.id, e.started, run.stage, run.name, run.id, state,
+                e.account,
+                e.region,
+                e.pipeline,
+                e.id,
+                e.started,
+                run.stage,
+                run.name,
+                run.id,
+                state,
                 self._type(run),
-            )  # fmt: skip
+            )
 
     @staticmethod
     def _type(run: ActionRun) -> dict[str, str]:
@@ -597,7 +621,14 @@ class Pipelines:
                 }
             for action in stage.get("actions", []):
                 state: dict[str, Any] = {"actionName": action["name"]}
-                run = next((r for r in reversed(latest.actions) if r.stage == stage["name"] and r.name == action["name"]), None) if latest else None  # fmt: skip
+                run = (
+                    next(
+                        (r for r in reversed(latest.actions) if r.stage == stage["name"] and r.name == action["name"]),
+                        None,
+                    )
+                    if latest
+                    else None
+                )
                 if run is not None:
                     state["latestExecution"] = run.state()
                 entry["actionStates"].append(state)

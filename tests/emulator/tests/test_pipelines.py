@@ -54,8 +54,21 @@ APPROVAL = {
 }
 
 
+def approval_then_production() -> list[dict]:
+    return [
+        {"name": "Approval", "actions": [APPROVAL]},
+        {"name": "Production", "actions": [invoke("Refresh", "refresh", "{}")]},
+    ]
+
+
 def git(repo: Path, *args: str) -> str:
-    env = {"GIT_AUTHOR_NAME": "Dev", "GIT_AUTHOR_EMAIL": "dev@shop", "GIT_COMMITTER_NAME": "Dev", "GIT_COMMITTER_EMAIL": "dev@shop", "PATH": "/usr/bin:/bin"}  # fmt: skip
+    env = {
+        "GIT_AUTHOR_NAME": "Dev",
+        "GIT_AUTHOR_EMAIL": "dev@shop",
+        "GIT_COMMITTER_NAME": "Dev",
+        "GIT_COMMITTER_EMAIL": "dev@shop",
+        "PATH": "/usr/bin:/bin",
+    }
     return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True, env=env).stdout
 
 
@@ -133,7 +146,7 @@ def test_a_push_runs_the_source_and_sends_the_lambda_its_job_with_every_variable
                     )
                 ],
             }
-        ],  # fmt: skip
+        ],
     )
     sha = commit(repo, "Fix checkout totals", {"app.txt": "v2", "bin/start": "#!/bin/sh\n"})
 
@@ -185,7 +198,9 @@ def test_a_continuation_is_sent_again_after_the_pause_and_output_variables_reach
     commit(repo, "one", {"a": "1"})
     push(control)
     cp = aws("codepipeline")
-    cp.put_job_success_result(jobId=sent[0]["id"], continuationToken="look-again", executionDetails={"summary": "50%", "percentComplete": 50})  # fmt: skip
+    cp.put_job_success_result(
+        jobId=sent[0]["id"], continuationToken="look-again", executionDetails={"summary": "50%", "percentComplete": 50}
+    )
 
     control.advance(9)
     assert len(sent) == 1, "not before the pause"
@@ -208,13 +223,7 @@ def test_a_continuation_is_sent_again_after_the_pause_and_output_variables_reach
 
 
 def test_an_approval_waits_for_its_answer_and_a_rejection_fails_the_execution(aws, control, repo, sent):
-    make_pipeline(
-        aws,
-        [
-            {"name": "Approval", "actions": [APPROVAL]},
-            {"name": "Production", "actions": [invoke("Refresh", "refresh", "{}")]},
-        ],  # fmt: skip
-    )
+    make_pipeline(aws, approval_then_production())
     commit(repo, "one", {"a": "1"})
     (execution_id,) = push(control)
     control.advance(60)
@@ -226,9 +235,12 @@ def test_an_approval_waits_for_its_answer_and_a_rejection_fails_the_execution(aw
     assert [d["state"] for d in events(control, "Action", action="QA")] == ["STARTED"]
 
     cp.put_approval_result(
-        pipelineName="release", stageName="Approval", actionName="QA", token=token,
+        pipelineName="release",
+        stageName="Approval",
+        actionName="QA",
+        token=token,
         result={"status": "Rejected", "summary": "Totals wrong for EUR"},
-    )  # fmt: skip
+    )
     control.advance(1)
 
     assert execution(aws, execution_id)["status"] == "Failed"
@@ -241,20 +253,18 @@ def test_an_approval_waits_for_its_answer_and_a_rejection_fails_the_execution(aw
 
 
 def test_an_approved_release_goes_on_to_the_next_stage(aws, control, repo, sent):
-    make_pipeline(
-        aws,
-        [
-            {"name": "Approval", "actions": [APPROVAL]},
-            {"name": "Production", "actions": [invoke("Refresh", "refresh", "{}")]},
-        ],  # fmt: skip
-    )
+    make_pipeline(aws, approval_then_production())
     commit(repo, "one", {"a": "1"})
     push(control)
     cp = aws("codepipeline")
     token = cp.get_pipeline_state(name="release")["stageStates"][1]["actionStates"][0]["latestExecution"]["token"]
     cp.put_approval_result(
-        pipelineName="release", stageName="Approval", actionName="QA", token=token, result={"status": "Approved", "summary": "ok"}
-    )  # fmt: skip
+        pipelineName="release",
+        stageName="Approval",
+        actionName="QA",
+        token=token,
+        result={"status": "Approved", "summary": "ok"},
+    )
     control.advance(1)
     assert [j["function"] for j in sent] == ["refresh"]
 
@@ -264,8 +274,9 @@ def test_a_failed_job_fails_its_stage_and_the_execution_with_its_message(aws, co
     commit(repo, "one", {"a": "1"})
     (execution_id,) = push(control)
     aws("codepipeline").put_job_failure_result(
-        jobId=sent[0]["id"], failureDetails={"type": "JobFailed", "message": "instance refresh rolled back: bootstrap=failed"}
-    )  # fmt: skip
+        jobId=sent[0]["id"],
+        failureDetails={"type": "JobFailed", "message": "instance refresh rolled back: bootstrap=failed"},
+    )
     control.advance(1)
 
     found = execution(aws, execution_id)
@@ -294,7 +305,13 @@ def test_a_variable_nothing_produces_fails_the_action_saying_which(aws, control,
 
 
 def test_in_superseded_mode_a_newer_release_replaces_one_waiting_for_the_same_stage(aws, control, repo, sent):
-    make_pipeline(aws, [{"name": "Staging", "actions": [invoke("Refresh", "refresh", "{}")]}, {"name": "Approval", "actions": [APPROVAL]}])  # fmt: skip
+    make_pipeline(
+        aws,
+        [
+            {"name": "Staging", "actions": [invoke("Refresh", "refresh", "{}")]},
+            {"name": "Approval", "actions": [APPROVAL]},
+        ],
+    )
     commit(repo, "one", {"a": "1"})
     (first,) = push(control)
     commit(repo, "two", {"a": "2"})
