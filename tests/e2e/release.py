@@ -373,9 +373,14 @@ class LocalRelease:
             "qa-notify's ready-for-qa message in the QA inbox", lambda: "ready-for-qa" in self.inbox_kinds(), 60
         )
         self.show_latest_email()
-        if self.interactive and not Confirm.ask(
-            "You are QA: approve this release for production?", console=self.console
-        ):
+        approved = True
+        if self.interactive:
+            if self.live is not None:
+                self.live.stop()  # the prompt needs the terminal to itself
+            approved = Confirm.ask("You are QA: approve this release for production?", console=self.console)
+            if self.live is not None:
+                self.live.start()
+        if not approved:
             summary, status = "Rejected by QA at the terminal", "Rejected"
         else:
             summary, status = "Checked on staging: checkout totals are right", "Approved"
