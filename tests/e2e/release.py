@@ -123,7 +123,9 @@ class LocalRelease:
         if self.work.exists():
             shutil.rmtree(self.work)
         self.logs.mkdir(parents=True)
-        self.say("building the four functions (debug)")
+        self.say(
+            f"building the four functions (debug; a first build takes minutes here, see {self.logs / 'cargo-build.log'})"
+        )
         done = subprocess.run(
             ["cargo", "build", "--locked", *[a for f in local_deploy.FUNCTIONS for a in ("-p", f)]],
             cwd=ROOT,
