@@ -178,7 +178,7 @@ class LocalRelease:
             served = [
                 fn for fn in world.lambdas.find_all("123456789012", local_deploy.REGION) if world.lambdas.serves(fn)
             ]
-        threads = [threading.Thread(target=world.lambdas.watch_for, args=(fn,)) for fn in served]
+        threads = [threading.Thread(target=world.lambdas.watch_for, args=(fn, False)) for fn in served]
         for thread in threads:
             thread.start()
         for thread in threads:

@@ -89,6 +89,7 @@ class Watch:
     env_file: Path
     last_used: float | None = None
     active: int = 0
+    listening: bool = False
 
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/2015-03-31/functions/{self.binary}/invocations"
@@ -164,7 +165,10 @@ class LambdaHost:
         )
         return env
 
-    def watch_for(self, fn: LambdaFunction) -> Watch:
+    def watch_for(self, fn: LambdaFunction, use: bool = True) -> Watch:
+        """The function's watch, started (or restarted, when its environment changed, its process
+        died or it sat idle) and listening. With `use`, it is counted as in use until the caller's
+        invocation ends (`run`), so no other caller restarts it meanwhile."""
         binary = self.binary_of(fn)
         assert binary is not None and self.workspace is not None
         env = self.environment(fn)
@@ -177,36 +181,55 @@ class LambdaHost:
                 and time.time() - current.last_used > IDLE_RESTART_SECONDS
             )
             if current is not None and current.env == env and current.process.poll() is None and not idle:
-                return current
-            if current is not None:
-                current.stop()
-            port = _free_port()
-            tmp = self.log_dir or Path(tempfile.gettempdir())
-            env_file = tmp / f"emulator-lambda-{fn.function_name}-{port}.env"
-            # --env-var splits on commas, which JSON values hold: the variables go through a file.
-            env_file.write_text("".join(f"{k}={json.dumps(v)}\n" for k, v in env.items()))
-            log_path = tmp / f"emulator-lambda-{fn.function_name}.log"
-            command = ["cargo", "lambda", "watch", "--invoke-address", "127.0.0.1", "--invoke-port", str(port)]
-            command += ["--ignore-changes", "--env-file", str(env_file), "--timeout", str(int(fn.timeout) + 5)]
-            process_env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-            # cargo-lambda is installed beside this Python (tests/requirements.txt).
-            process_env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), process_env.get("PATH", "")])
-            process_env["RUST_LOG"] = os.environ.get("RUST_LOG", "info")
-            with open(log_path, "ab") as log:
-                process = subprocess.Popen(
-                    command, cwd=self.workspace, env=process_env, stdout=log, stderr=subprocess.STDOUT
-                )
-            watch = Watch(binary, env, port, process, log_path, env_file)
-            self.watches[fn.function_arn] = watch
+                watch = current
+            else:
+                if current is not None:
+                    current.stop()
+                watch = self._start_watch(fn, binary, env)
+                self.watches[fn.function_arn] = watch
+            if use:
+                watch.active += 1
+        try:
+            self._wait_until_listening(watch, fn)
+        except RuntimeError:
+            if use:
+                watch.active -= 1
+            raise
+        return watch
+
+    def _start_watch(self, fn: LambdaFunction, binary: str, env: dict[str, str]) -> Watch:
+        port = _free_port()
+        tmp = self.log_dir or Path(tempfile.gettempdir())
+        env_file = tmp / f"emulator-lambda-{fn.function_name}-{port}.env"
+        # --env-var splits on commas, which JSON values hold: the variables go through a file.
+        env_file.write_text("".join(f"{k}={json.dumps(v)}\n" for k, v in env.items()))
+        log_path = tmp / f"emulator-lambda-{fn.function_name}.log"
+        command = ["cargo", "lambda", "watch", "--invoke-address", "127.0.0.1", "--invoke-port", str(port)]
+        command += ["--ignore-changes", "--env-file", str(env_file), "--timeout", str(int(fn.timeout) + 5)]
+        process_env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        # cargo-lambda is installed beside this Python (tests/requirements.txt).
+        process_env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), process_env.get("PATH", "")])
+        process_env["RUST_LOG"] = os.environ.get("RUST_LOG", "info")
+        with open(log_path, "ab") as log:
+            process = subprocess.Popen(
+                command, cwd=self.workspace, env=process_env, stdout=log, stderr=subprocess.STDOUT
+            )
+        return Watch(binary, env, port, process, log_path, env_file)
+
+    @staticmethod
+    def _wait_until_listening(watch: Watch, fn: LambdaFunction) -> None:
+        """Every caller waits until the watch accepts connections, not only the one that started
+        it: a second event arriving meanwhile must not be refused (Lambda has cold starts, never a
+        refused connection)."""
         deadline = time.time() + 300
-        while True:
+        while not watch.listening:
             try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                return watch
+                socket.create_connection(("127.0.0.1", watch.port), timeout=1).close()
+                watch.listening = True
             except OSError:
-                if process.poll() is not None or time.time() > deadline:
+                if watch.process.poll() is not None or time.time() > deadline:
                     raise RuntimeError(
-                        f"cargo lambda watch for {fn.function_name} did not start; see {log_path}"
+                        f"cargo lambda watch for {fn.function_name} did not start; see {watch.log_path}"
                     ) from None
                 time.sleep(0.2)
 
@@ -228,7 +251,6 @@ class LambdaHost:
             )
             self.invocations.append({"function": fn.function_name, "functionError": "Unhandled", "error": str(err)})
             return failed
-        watch.active += 1
         request = urllib.request.Request(
             watch.url(), data=payload or b"{}", method="POST", headers={"Content-Type": "application/json"}
         )
