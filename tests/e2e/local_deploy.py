@@ -43,9 +43,14 @@ FUNCTIONS = ("instance-refresh", "lifecycle-health", "qa-notify", "approval-gate
 NO_CHANGES = "No changes to deploy"
 
 
-def client(endpoint: str, service: str) -> Any:
+def client(endpoint: str, service: str, key_id: str = CREDENTIALS["AWS_ACCESS_KEY_ID"]) -> Any:
+    """A boto3 client against the emulator, signing as `key_id` (the emulator tells callers apart by it)."""
     return boto3.client(
-        service, endpoint_url=endpoint, region_name=REGION, **{k.lower(): v for k, v in CREDENTIALS.items()}
+        service,
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id=key_id,
+        aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
     )
 
 

@@ -41,6 +41,7 @@ sys.path.insert(0, str(ROOT / "tests" / "emulator"))
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
 import local_deploy  # noqa: E402
+import local_run  # noqa: E402
 from emulator.server import Emulator  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.live import Live  # noqa: E402
@@ -209,7 +210,7 @@ class LocalRelease:
             ComparisonOperator="GreaterThanThreshold",
         )
         cloudwatch.set_alarm_state(AlarmName=ALARM, StateValue="OK", StateReason="no 5xx in the last minute")
-        topic = self.output("QaTopicArn")
+        topic = self.physical_id("QaTopic")
         sqs = self.client("sqs")
         self.inbox = sqs.create_queue(QueueName="qa-inbox")["QueueUrl"]
         inbox_arn = sqs.get_queue_attributes(QueueUrl=self.inbox, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -217,16 +218,10 @@ class LocalRelease:
             TopicArn=topic, Protocol="sqs", Endpoint=inbox_arn, Attributes={"RawMessageDelivery": "true"}
         )
 
-    def output(self, key: str) -> str:
-        stack = self.client("cloudformation").describe_stacks(StackName=STACK)["Stacks"][0]
-        found = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-        if key in found:
-            return found[key]
-        resources = {
-            r["LogicalResourceId"]: r["PhysicalResourceId"]
-            for r in local_deploy.stack_resources(self.emulator.endpoint, STACK)
-        }  # type: ignore[union-attr]
-        return resources["QaTopic"]
+    def physical_id(self, logical_id: str) -> str:
+        assert self.emulator is not None
+        resources = local_deploy.stack_resources(self.emulator.endpoint, STACK)
+        return next(r["PhysicalResourceId"] for r in resources if r["LogicalResourceId"] == logical_id)
 
     def commit(self, message: str, files: dict[str, str], branch: str = "main") -> str:
         if git(self.repo, "symbolic-ref", "--short", "HEAD") != branch:
@@ -257,7 +252,7 @@ class LocalRelease:
 
     def control(self, method: str, path: str, body: Any = None) -> Any:
         assert self.emulator is not None
-        return local_deploy_control(self.emulator.endpoint).call(method, path, body)
+        return local_run.Control(self.emulator.endpoint).call(method, path, body)
 
     # ---------- watching ----------
 
@@ -386,7 +381,7 @@ class LocalRelease:
             summary, status = "Rejected by QA at the terminal", "Rejected"
         else:
             summary, status = "Checked on staging: checkout totals are right", "Approved"
-        qa = local_deploy_client_as(self.emulator.endpoint, "codepipeline", "AKIDQAPERSON")  # type: ignore[union-attr]
+        qa = local_deploy.client(self.emulator.endpoint, "codepipeline", "AKIDQAPERSON")  # type: ignore[union-attr]
         qa.put_approval_result(
             pipelineName=RELEASE_PIPELINE, stageName="Approval", actionName="QA", token=token,
             result={"status": status, "summary": summary},
@@ -458,24 +453,6 @@ class LocalRelease:
             f"the QA inbox holds {', '.join(kinds)} (it holds {', '.join(self.inbox_seen) or 'nothing'})",
             sorted(set(self.inbox_seen)) == sorted(kinds),
         )
-
-
-def local_deploy_control(endpoint: str):
-    import local_run
-
-    return local_run.Control(endpoint)
-
-
-def local_deploy_client_as(endpoint: str, service: str, key_id: str) -> Any:
-    import boto3
-
-    return boto3.client(
-        service,
-        endpoint_url=endpoint,
-        region_name=local_deploy.REGION,
-        aws_access_key_id=key_id,
-        aws_secret_access_key="local",
-    )
 
 
 def describe(event: dict[str, Any]) -> str | None:

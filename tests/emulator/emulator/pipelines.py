@@ -361,18 +361,7 @@ class Pipelines:
         return dict(artifact, name=name) if artifact else None
 
     def _run_source(self, e: Execution, run: ActionRun, config: dict[str, str], now: float) -> None:
-        self.world.codepipeline.emit_action_event(
-            e.account,
-            e.region,
-            e.pipeline,
-            e.id,
-            e.started,
-            run.stage,
-            run.name,
-            run.id,
-            "STARTED",
-            self._type(run),
-        )
+        self._emit_run(e, run, "STARTED")
         repository, branch = config.get("FullRepositoryId", ""), config.get("BranchName", "")
         source = self.sources.get(repository)
         if source is None:
@@ -475,18 +464,7 @@ class Pipelines:
 
     def _action_succeeded(self, e: Execution, run: ActionRun, now: float) -> None:
         run.status, run.updated = "Succeeded", now
-        self.world.codepipeline.emit_action_event(
-            e.account,
-            e.region,
-            e.pipeline,
-            e.id,
-            e.started,
-            run.stage,
-            run.name,
-            run.id,
-            "SUCCEEDED",
-            self._type(run),
-        )
+        self._emit_run(e, run, "SUCCEEDED")
 
     def _action_failed(
         self, e: Execution, run: ActionRun, code: str, message: str, now: float, emit_started: bool = False
@@ -494,18 +472,14 @@ class Pipelines:
         run.status, run.updated = "Failed", now
         run.error = {"code": code, "message": message}
         for state in ("STARTED", "FAILED") if emit_started else ("FAILED",):
-            self.world.codepipeline.emit_action_event(
-                e.account,
-                e.region,
-                e.pipeline,
-                e.id,
-                e.started,
-                run.stage,
-                run.name,
-                run.id,
-                state,
-                self._type(run),
-            )
+            self._emit_run(e, run, state)
+
+    def _emit_run(self, e: Execution, run: ActionRun, state: str) -> None:
+        """The state change of an action the engine runs itself (a source, or one that failed
+        before its job or approval existed); jobs and approvals emit their own."""
+        self.world.codepipeline.emit_action_event(
+            e.account, e.region, e.pipeline, e.id, e.started, run.stage, run.name, run.id, state, self._type(run)
+        )
 
     @staticmethod
     def _type(run: ActionRun) -> dict[str, str]:
