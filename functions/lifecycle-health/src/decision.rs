@@ -6,6 +6,8 @@ use aws_sdk_ec2::types::{InstanceStateName, SummaryStatus};
 use aws_sdk_elasticloadbalancingv2::types::{TargetHealthReasonEnum, TargetHealthStateEnum};
 use serde::{Serialize, Serializer};
 
+pub use crate::bootstrap::BootstrapCheck;
+pub use crate::release::ReleaseCheck;
 use crate::settings::Settings;
 
 /// What EC2 says about the instance (`DescribeInstanceStatus`, all instances included).
@@ -46,27 +48,13 @@ pub enum HttpCheckResult {
     Failed { detail: String },
 }
 
-/// The instance's bootstrap tag, as user data left it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "tag", rename_all = "kebab-case")]
-pub enum BootstrapCheck {
-    Complete,
-    /// With the reason user data gave in the `<tag>-reason` tag, if it gave one.
-    Failed {
-        reason: Option<String>,
-    },
-    Absent,
-    Other {
-        value: String,
-    },
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Checks {
     pub instance: InstanceCheck,
     pub targets: Vec<TargetCheck>,
     pub http: HttpCheckResult,
     pub bootstrap: BootstrapCheck,
+    pub release: ReleaseCheck,
 }
 
 /// One look at the instance: what the checks said, or that they did not answer in time.
@@ -107,6 +95,11 @@ pub fn verdict(look: &Look, elapsed: Duration, settings: &Settings) -> Verdict {
         }
     };
     let mut warming = Vec::new();
+    match &checks.release {
+        ReleaseCheck::Stale { reason } => return Verdict::Unhealthy(reason.clone()),
+        ReleaseCheck::Unknown { detail } => warming.push(format!("release check: {detail}")),
+        ReleaseCheck::Current | ReleaseCheck::NotChecked { .. } => {}
+    }
     match &checks.bootstrap {
         BootstrapCheck::Failed { reason } => {
             let tag = &settings.bootstrap_tag;
@@ -119,6 +112,15 @@ pub fn verdict(look: &Look, elapsed: Duration, settings: &Settings) -> Verdict {
         other if settings.require_bootstrap_complete => {
             let seen = match other {
                 BootstrapCheck::Other { value } => format!("`{value}`"),
+                BootstrapCheck::EarlierBoot { value, set_at: Some(at) } => {
+                    format!("`{value}` set at {at}, before the instance's root volume was attached: an earlier boot's")
+                }
+                BootstrapCheck::EarlierBoot { value, set_at: None } => {
+                    format!(
+                        "`{value}` without a {}-at time, after a root volume replacement: maybe an earlier boot's",
+                        settings.bootstrap_tag
+                    )
+                }
                 _ => "no tag".into(),
             };
             warming.push(format!("waiting for {}=complete (seen {seen})", settings.bootstrap_tag));
@@ -220,6 +222,7 @@ mod tests {
             targets: vec![target("tg-web", TargetHealthStateEnum::Healthy, None)],
             http: HttpCheckResult::Passed { status: 200 },
             bootstrap: BootstrapCheck::Complete,
+            release: ReleaseCheck::Current,
         }
     }
 
@@ -397,5 +400,45 @@ mod tests {
             reasons,
             vec!["waiting for bootstrap=complete (seen no tag)".to_owned(), "HTTP health check: connection refused".to_owned()]
         );
+    }
+
+    #[test]
+    fn a_stale_release_abandons_at_once_whatever_else_says() {
+        let stale = ReleaseCheck::Stale { reason: "stale instance: it runs release a (lt-1 version 3), but ...".into() };
+        let checks = Checks { release: stale, instance: InstanceCheck::Pending, bootstrap: BootstrapCheck::Absent, ..healthy() };
+        assert_eq!(
+            decide(&checks, secs(1), &Settings::default()),
+            Decision::Abandon("stale instance: it runs release a (lt-1 version 3), but ...".into())
+        );
+    }
+
+    #[test]
+    fn launch_tags_not_visible_yet_wait_and_a_skipped_release_check_does_not() {
+        let unknown = Checks { release: ReleaseCheck::Unknown { detail: "tags not visible yet".into() }, ..healthy() };
+        assert_eq!(decide(&unknown, secs(1), &Settings::default()), Decision::Wait(vec!["release check: tags not visible yet".into()]));
+        let skipped = Checks { release: ReleaseCheck::NotChecked { why: "warm pool".into() }, ..healthy() };
+        assert_eq!(decide(&skipped, secs(1), &Settings::default()), Decision::Continue);
+    }
+
+    #[test]
+    fn an_earlier_boots_bootstrap_tag_neither_lets_in_nor_abandons() {
+        let required = Settings { require_bootstrap_complete: true, ..Settings::default() };
+        let timed = BootstrapCheck::EarlierBoot { value: "complete".into(), set_at: Some("2026-11-25T10:01:00Z".into()) };
+        assert_eq!(
+            decide(&Checks { bootstrap: timed.clone(), ..healthy() }, secs(5), &required),
+            Decision::Wait(vec![
+                "waiting for bootstrap=complete (seen `complete` set at 2026-11-25T10:01:00Z, before the instance's root volume was attached: an earlier boot's)"
+                    .into()
+            ])
+        );
+        let untimed = BootstrapCheck::EarlierBoot { value: "failed".into(), set_at: None };
+        assert_eq!(
+            decide(&Checks { bootstrap: untimed.clone(), ..healthy() }, secs(5), &required),
+            Decision::Wait(vec![
+                "waiting for bootstrap=complete (seen `failed` without a bootstrap-at time, after a root volume replacement: maybe an earlier boot's)"
+                    .into()
+            ])
+        );
+        assert_eq!(decide(&Checks { bootstrap: untimed, ..healthy() }, secs(5), &Settings::default()), Decision::Continue, "not required");
     }
 }

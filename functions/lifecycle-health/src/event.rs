@@ -32,6 +32,40 @@ pub struct LifecycleActionDetail {
     pub destination: Option<String>,
 }
 
+/// Where the launch takes the instance, from the event's `Origin` and `Destination`: each
+/// gets the checks that fit it (see [`crate::settings::Settings::for_transition`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Transition {
+    /// `EC2 → AutoScalingGroup`: a new instance joins the group (`Pending:Wait`).
+    IntoGroup,
+    /// `EC2 → WarmPool`: a new instance is prepared, then stopped or hibernated in the warm pool
+    /// (`Warmed:Pending:Wait`). The app will not serve from here.
+    IntoWarmPool,
+    /// `WarmPool → AutoScalingGroup`: a prepared instance leaves the pool for the group
+    /// (`Pending:Wait`); it may have been prepared before the current release.
+    FromWarmPool,
+    /// `AutoScalingGroup → AutoScalingGroup`: a ReplaceRootVolume refresh gave the instance a new
+    /// root volume (`ReplacingRootVolume:Wait`); same id, same tags, a new boot.
+    RootVolumeReplacement,
+}
+
+const WARM_POOL: &str = "WarmPool";
+const GROUP: &str = "AutoScalingGroup";
+
+impl LifecycleActionDetail {
+    /// Events without `Origin` / `Destination` (older ones, hand-written ones) are launches into
+    /// the group: the full check is the safe reading.
+    pub fn transition(&self) -> Transition {
+        match (self.origin.as_deref(), self.destination.as_deref()) {
+            (_, Some(WARM_POOL)) => Transition::IntoWarmPool,
+            (Some(WARM_POOL), _) => Transition::FromWarmPool,
+            (Some(GROUP), Some(GROUP)) => Transition::RootVolumeReplacement,
+            _ => Transition::IntoGroup,
+        }
+    }
+}
+
 /// One lifecycle action to decide, and how far earlier invocations got with it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LaunchCheck {
@@ -187,6 +221,20 @@ mod tests {
         let Incoming::Launch(again) = parse(continuation_payload(&first, &progress), Utc::now()).unwrap() else { panic!() };
         assert_eq!(again.action, first.action);
         assert_eq!(again.progress, progress);
+    }
+
+    #[test]
+    fn origin_and_destination_name_the_transition() {
+        let detail = |origin: Option<&str>, destination: Option<&str>| {
+            let Incoming::Launch(check) = parse(launch(), Utc::now()).unwrap() else { panic!() };
+            LifecycleActionDetail { origin: origin.map(str::to_owned), destination: destination.map(str::to_owned), ..check.action }
+        };
+        assert_eq!(detail(Some("EC2"), Some("AutoScalingGroup")).transition(), Transition::IntoGroup);
+        assert_eq!(detail(Some("EC2"), Some("WarmPool")).transition(), Transition::IntoWarmPool);
+        assert_eq!(detail(Some("WarmPool"), Some("AutoScalingGroup")).transition(), Transition::FromWarmPool);
+        assert_eq!(detail(Some("AutoScalingGroup"), Some("AutoScalingGroup")).transition(), Transition::RootVolumeReplacement);
+        assert_eq!(detail(None, None).transition(), Transition::IntoGroup, "the full check when the event does not say");
+        assert_eq!(detail(Some("EC2"), Some("Elsewhere")).transition(), Transition::IntoGroup);
     }
 
     #[test]

@@ -11,10 +11,11 @@ use shared::aws::AwsCallError;
 use tracing::{error, info, warn};
 
 use crate::aws::lifecycle::{self, bounded, Answered};
-use crate::aws::probe::Probe;
+use crate::aws::probe::{Context, InstanceFacts, Probe};
 use crate::clock::{Clock, SystemClock};
 use crate::decision::{decide, Decision};
-use crate::event::{continuation_payload, parse, EventError, Incoming, LaunchCheck, LifecycleActionDetail, Progress};
+use crate::event::{continuation_payload, parse, EventError, Incoming, LaunchCheck, LifecycleActionDetail, Progress, Transition};
+use crate::release::Expectation;
 use crate::schedule::{backoff, effective_max_wait, heartbeat_due, longest_sleep, next_look_fits, HAND_OVER_ALLOWANCE};
 use crate::settings::Settings;
 
@@ -102,10 +103,15 @@ impl<C: Clock> HealthGate<C> {
 
     async fn check(&self, check: LaunchCheck, deadline: DateTime<Utc>) -> Result<Value, HealthError> {
         let action = &check.action;
-        let settings = self.settings.for_hook(action.notification_metadata.as_deref()).unwrap_or_else(|err| {
-            warn!(error = %err, hook = %action.lifecycle_hook_name, "hook metadata ignored; using the function's settings");
-            self.settings.clone()
-        });
+        let transition = action.transition();
+        let settings = self
+            .settings
+            .for_hook(action.notification_metadata.as_deref())
+            .unwrap_or_else(|err| {
+                warn!(error = %err, hook = %action.lifecycle_hook_name, "hook metadata ignored; using the function's settings");
+                self.settings.clone()
+            })
+            .for_transition(transition);
         let had = since(self.clock.now(), deadline);
         if had < settings.shortest_invocation() {
             let err = HealthError::InvocationTooShort { had: had.as_secs_f64(), needs: settings.shortest_invocation().as_secs_f64() };
@@ -117,18 +123,14 @@ impl<C: Clock> HealthGate<C> {
             bounded(call, "autoscaling:DescribeLifecycleHooks", lifecycle::heartbeat_timeout(&self.probe.autoscaling, action)).await?;
         let max_wait = effective_max_wait(settings.max_wait, heartbeat_timeout, look_budget, call);
         let longest = longest_sleep(heartbeat_timeout, look_budget, call);
-        // Read once: the group's target groups do not change while one instance launches.
-        let target_groups = if settings.check_targets {
-            bounded(call, "autoscaling:DescribeAutoScalingGroups", self.probe.target_groups(&action.auto_scaling_group_name)).await?
-        } else {
-            Vec::new()
-        };
+        // Read once: the group's target groups and release do not change while one instance launches.
+        let context = self.context(action, transition, &settings).await?;
         let mut progress = check.progress.clone();
         progress.invocation += 1;
         let mut waiting = Waiting { last_heartbeat: progress.last_heartbeat_at.unwrap_or(check.started_at), progress };
-        let mut private_ip = None;
+        let mut facts = InstanceFacts::default();
         for attempt in 0.. {
-            let look = self.probe.look(&action.ec2_instance_id, &target_groups, &settings, &mut private_ip).await?;
+            let look = self.probe.look(&action.ec2_instance_id, &context, &settings, &mut facts).await?;
             let now = self.clock.now();
             let elapsed = since(check.started_at, now);
             let (result, reason) = match decide(&look, elapsed, max_wait, &settings) {
@@ -161,6 +163,7 @@ impl<C: Clock> HealthGate<C> {
                 instance = %action.ec2_instance_id,
                 group = %action.auto_scaling_group_name,
                 hook = %action.lifecycle_hook_name,
+                transition = ?transition,
                 result,
                 reason = %reason,
                 checks = %serde_json::to_string(&look).unwrap_or_default(),
@@ -173,6 +176,33 @@ impl<C: Clock> HealthGate<C> {
             return Ok(json!({"result": result, "reason": reason, "alreadyClosed": answered == Answered::AlreadyClosed}));
         }
         unreachable!("the loop returns")
+    }
+
+    /// The group's target groups and the release an instance must run, as far as `settings`
+    /// ask for them.
+    async fn context(&self, action: &LifecycleActionDetail, transition: Transition, settings: &Settings) -> Result<Context, HealthError> {
+        let call = settings.call_timeout;
+        let group_name = &action.auto_scaling_group_name;
+        if !settings.check_targets && !settings.check_release {
+            return Ok(Context {
+                transition,
+                target_groups: Vec::new(),
+                release: Expectation::Skip { why: not_checked(transition).into() },
+            });
+        }
+        let group = bounded(call, "autoscaling:DescribeAutoScalingGroups", self.probe.group(group_name)).await?;
+        let release = if !settings.check_release {
+            Expectation::Skip { why: not_checked(transition).into() }
+        } else {
+            // Two calls, each within its own allowance.
+            let reading = "autoscaling:DescribeInstanceRefreshes and ec2:DescribeLaunchTemplateVersions";
+            match bounded(2 * call, reading, self.probe.current_release(group_name, group.template)).await? {
+                Some(expected) => Expectation::Expect(expected),
+                None => Expectation::Skip { why: "the group launches from no launch template".into() },
+            }
+        };
+        let target_groups = if settings.check_targets { group.target_groups } else { Vec::new() };
+        Ok(Context { transition, target_groups, release })
     }
 
     async fn heartbeat(&self, action: &LifecycleActionDetail, waiting: &mut Waiting, call: Duration) -> Result<Answered, HealthError> {
@@ -211,6 +241,15 @@ impl<C: Clock> HealthGate<C> {
         bounded(call, "lambda:InvokeFunction", lifecycle::continue_in_new_invocation(&self.lambda, &self.function_name, &payload)).await?;
         info!(instance = %action.ec2_instance_id, invocation = waiting.progress.invocation, waited_ms = fit.as_millis() as u64, waiting_on = ?reasons, "check continues in a new invocation");
         Ok(json!({"result": "CONTINUED_IN_NEW_INVOCATION", "waitingOn": reasons}))
+    }
+}
+
+/// Why the release is not checked for `transition` when the settings leave it out.
+fn not_checked(transition: Transition) -> &'static str {
+    match transition {
+        Transition::IntoWarmPool => "going into the warm pool, filled from the group's own launch template",
+        Transition::RootVolumeReplacement => "a root volume replacement keeps the instance's launch tags; the refresh chose its image",
+        Transition::IntoGroup | Transition::FromWarmPool => "switched off for this hook (checkRelease / HEALTH_CHECK_RELEASE)",
     }
 }
 

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::event::Transition;
+
 /// Which checks must pass, and how long to wait for them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -17,6 +19,11 @@ pub struct Settings {
     /// The instance tag user data sets to `complete` or `failed`.
     pub bootstrap_tag: String,
     pub require_bootstrap_complete: bool,
+    /// Whether an instance coming into the group must run the release the group launches now.
+    pub check_release: bool,
+    /// How an instance going into the warm pool is checked: the app does not serve yet, so
+    /// neither target groups nor the HTTP endpoint are asked.
+    pub warm_pool: WarmPoolSettings,
     /// Time kept free at the end of an invocation to report and hand over.
     pub deadline_margin: Duration,
     pub first_poll: Duration,
@@ -34,6 +41,13 @@ pub struct Settings {
 /// The shortest heartbeat timeout a lifecycle hook can have (AWS's minimum).
 pub const SHORTEST_HOOK: Duration = Duration::from_secs(30);
 
+/// The checks that fit an instance being prepared for the warm pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WarmPoolSettings {
+    pub require_bootstrap_complete: bool,
+    pub max_wait: Duration,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpCheck {
     pub port: u16,
@@ -50,6 +64,8 @@ impl Default for Settings {
             http: None,
             bootstrap_tag: "bootstrap".into(),
             require_bootstrap_complete: false,
+            check_release: true,
+            warm_pool: WarmPoolSettings { require_bootstrap_complete: false, max_wait: Duration::from_secs(900) },
             deadline_margin: Duration::from_secs(10),
             first_poll: Duration::from_secs(5),
             max_poll: Duration::from_secs(30),
@@ -76,6 +92,16 @@ struct Overrides {
     check_targets: Option<bool>,
     http: Option<HttpOverride>,
     require_bootstrap_complete: Option<bool>,
+    check_release: Option<bool>,
+    warm_pool: Option<WarmPoolOverride>,
+}
+
+/// Only for an instance going into the warm pool; unset keys keep the hook's own values.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct WarmPoolOverride {
+    require_bootstrap_complete: Option<bool>,
+    max_wait_seconds: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -127,6 +153,16 @@ impl Settings {
         if let Some(b) = flag("HEALTH_REQUIRE_BOOTSTRAP_COMPLETE")? {
             s.require_bootstrap_complete = b;
         }
+        if let Some(b) = flag("HEALTH_CHECK_RELEASE")? {
+            s.check_release = b;
+        }
+        s.warm_pool = WarmPoolSettings { require_bootstrap_complete: s.require_bootstrap_complete, max_wait: s.max_wait };
+        if let Some(b) = flag("HEALTH_WARM_POOL_REQUIRE_BOOTSTRAP_COMPLETE")? {
+            s.warm_pool.require_bootstrap_complete = b;
+        }
+        if let Some(d) = seconds("HEALTH_WARM_POOL_MAX_WAIT_SECONDS")? {
+            s.warm_pool.max_wait = d;
+        }
         if let Some(tag) = var("HEALTH_BOOTSTRAP_TAG").filter(|t| !t.trim().is_empty()) {
             s.bootstrap_tag = tag;
         }
@@ -140,6 +176,26 @@ impl Settings {
         }
         s.validate("environment variable")?;
         Ok(s)
+    }
+
+    /// The settings for one transition: going into the warm pool, only what can be checked
+    /// before the app serves (EC2 status, the bootstrap tag) and no release check (the pool
+    /// is filled from the group's current configuration); otherwise the hook's settings.
+    pub fn for_transition(&self, transition: Transition) -> Settings {
+        match transition {
+            Transition::IntoWarmPool => Settings {
+                check_targets: false,
+                http: None,
+                check_release: false,
+                require_bootstrap_complete: self.warm_pool.require_bootstrap_complete,
+                max_wait: self.warm_pool.max_wait,
+                ..self.clone()
+            },
+            // The instance keeps the launch tags of its first launch; the refresh chose its
+            // new image itself.
+            Transition::RootVolumeReplacement => Settings { check_release: false, ..self.clone() },
+            Transition::IntoGroup | Transition::FromWarmPool => self.clone(),
+        }
     }
 
     /// The worst case of one look: the AWS calls' shared allowance, then the HTTP check.
@@ -204,7 +260,7 @@ impl Settings {
         let overrides: Overrides = serde_json::from_str(raw).map_err(|e| SettingsError {
             source_name: "NotificationMetadata",
             key: "(json)".into(),
-            reason: format!("{e}; expected keys maxWaitSeconds, targetGraceSeconds, checkTargets, http {{port, path, timeoutMs}}, requireBootstrapComplete"),
+            reason: format!("{e}; expected keys maxWaitSeconds, targetGraceSeconds, checkTargets, http {{port, path, timeoutMs}}, requireBootstrapComplete, checkRelease, warmPool {{requireBootstrapComplete, maxWaitSeconds}}"),
         })?;
         let mut s = self.clone();
         if let Some(v) = overrides.max_wait_seconds {
@@ -218,6 +274,21 @@ impl Settings {
         }
         if let Some(v) = overrides.require_bootstrap_complete {
             s.require_bootstrap_complete = v;
+            s.warm_pool.require_bootstrap_complete = v;
+        }
+        if let Some(v) = overrides.max_wait_seconds {
+            s.warm_pool.max_wait = Duration::from_secs(v);
+        }
+        if let Some(v) = overrides.check_release {
+            s.check_release = v;
+        }
+        if let Some(warm) = overrides.warm_pool {
+            if let Some(v) = warm.require_bootstrap_complete {
+                s.warm_pool.require_bootstrap_complete = v;
+            }
+            if let Some(v) = warm.max_wait_seconds {
+                s.warm_pool.max_wait = Duration::from_secs(v);
+            }
         }
         if let Some(http) = overrides.http {
             let defaults = self.http.clone();
@@ -342,5 +413,45 @@ mod tests {
         assert_eq!(Settings::default().for_hook(Some("team=web")).unwrap(), Settings::default());
         let err = Settings::default().for_hook(Some(r#"{"maxWait": 5}"#)).unwrap_err();
         assert!(err.to_string().contains("unknown field `maxWait`"), "{err}");
+    }
+
+    #[test]
+    fn going_into_the_warm_pool_checks_only_what_fits_before_the_app_serves() {
+        let s = Settings::from_vars(vars(&[("HEALTH_HTTP_PORT", "8080"), ("HEALTH_REQUIRE_BOOTSTRAP_COMPLETE", "true")])).unwrap();
+        let warm = s.for_transition(Transition::IntoWarmPool);
+        assert!(!warm.check_targets && warm.http.is_none() && !warm.check_release);
+        assert!(warm.require_bootstrap_complete, "the hook's own requirement carries over");
+        assert_eq!(warm.max_wait, s.max_wait);
+        for transition in [Transition::IntoGroup, Transition::FromWarmPool] {
+            assert_eq!(s.for_transition(transition), s, "{transition:?}");
+        }
+        let root = s.for_transition(Transition::RootVolumeReplacement);
+        assert!(!root.check_release && root.check_targets && root.http.is_some());
+    }
+
+    #[test]
+    fn the_warm_pool_checks_and_the_release_check_are_configurable() {
+        let s = Settings::from_vars(vars(&[
+            ("HEALTH_CHECK_RELEASE", "false"),
+            ("HEALTH_REQUIRE_BOOTSTRAP_COMPLETE", "true"),
+            ("HEALTH_WARM_POOL_REQUIRE_BOOTSTRAP_COMPLETE", "false"),
+            ("HEALTH_WARM_POOL_MAX_WAIT_SECONDS", "300"),
+        ]))
+        .unwrap();
+        assert!(!s.check_release);
+        let warm = s.for_transition(Transition::IntoWarmPool);
+        assert!(!warm.require_bootstrap_complete && warm.max_wait == Duration::from_secs(300));
+        assert!(Settings::default().check_release, "on unless switched off");
+        let hook = Settings::default()
+            .for_hook(Some(r#"{"requireBootstrapComplete": false, "checkRelease": false, "warmPool": {"requireBootstrapComplete": true, "maxWaitSeconds": 120}}"#))
+            .unwrap();
+        assert!(!hook.check_release && !hook.require_bootstrap_complete);
+        let warm = hook.for_transition(Transition::IntoWarmPool);
+        assert!(warm.require_bootstrap_complete && warm.max_wait == Duration::from_secs(120));
+        let inherits = Settings::default().for_hook(Some(r#"{"maxWaitSeconds": 200, "requireBootstrapComplete": true}"#)).unwrap();
+        let warm = inherits.for_transition(Transition::IntoWarmPool);
+        assert!(warm.require_bootstrap_complete && warm.max_wait == Duration::from_secs(200), "unset warm keys keep the hook's");
+        let err = Settings::default().for_hook(Some(r#"{"warmPool": {"http": {"port": 80}}}"#)).unwrap_err();
+        assert!(err.to_string().contains("unknown field `http`"), "{err}");
     }
 }

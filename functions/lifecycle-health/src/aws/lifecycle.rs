@@ -10,6 +10,10 @@ use shared::aws::AwsCallError;
 
 use crate::event::LifecycleActionDetail;
 
+// Completion and heartbeats name the action by its token alone. Through a warm pool one
+// instance gets two launch actions; an instance id would let a late delivery of the first
+// answer the second, with checks meant for the first.
+
 /// Whether Auto Scaling still had the action open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Answered {
@@ -49,7 +53,6 @@ pub async fn complete(
         .auto_scaling_group_name(&action.auto_scaling_group_name)
         .lifecycle_hook_name(&action.lifecycle_hook_name)
         .lifecycle_action_token(&action.lifecycle_action_token)
-        .instance_id(&action.ec2_instance_id)
         .lifecycle_action_result(result)
         .send()
         .await;
@@ -65,7 +68,6 @@ pub async fn heartbeat(client: &aws_sdk_autoscaling::Client, action: &LifecycleA
         .auto_scaling_group_name(&action.auto_scaling_group_name)
         .lifecycle_hook_name(&action.lifecycle_hook_name)
         .lifecycle_action_token(&action.lifecycle_action_token)
-        .instance_id(&action.ec2_instance_id)
         .send()
         .await;
     match sent {

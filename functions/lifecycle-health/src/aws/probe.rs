@@ -1,5 +1,5 @@
 //! Looks at the instance: EC2 state and status checks, its tags, its target groups, and the
-//! optional HTTP health endpoint.
+//! optional HTTP health endpoint; and reads the release its group launches now.
 
 use std::time::Duration;
 
@@ -7,8 +7,41 @@ use aws_sdk_ec2::types::{Filter, InstanceStateName, InstanceStatusSummary, Summa
 use aws_sdk_elasticloadbalancingv2::types::{TargetDescription, TargetHealthReasonEnum, TargetHealthStateEnum};
 use shared::aws::AwsCallError;
 
-use crate::decision::{BootstrapCheck, Checks, HttpCheckResult, InstanceCheck, Look, TargetCheck};
+use aws_sdk_autoscaling::types::LaunchTemplateSpecification;
+use aws_sdk_ec2::types::ResourceType;
+use chrono::{DateTime, Utc};
+
+use crate::bootstrap::{self, Freshness, InstanceTags};
+use crate::decision::{Checks, HttpCheckResult, InstanceCheck, Look, TargetCheck};
+use crate::event::Transition;
+use crate::release::{self, Expectation, Expected, LatestRefresh, TemplateSpec};
 use crate::settings::{HttpCheck, Settings};
+
+/// What one invocation reads once and every look uses.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub transition: Transition,
+    /// The group's target groups (empty when they are not checked).
+    pub target_groups: Vec<String>,
+    pub release: Expectation,
+}
+
+/// Facts about the instance that do not change during an action, read on the first look
+/// that needs them.
+#[derive(Debug, Clone, Default)]
+pub struct InstanceFacts {
+    read: bool,
+    private_ip: Option<String>,
+    root_attached_at: Option<DateTime<Utc>>,
+}
+
+/// The group as lifecycle-health needs it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupView {
+    pub target_groups: Vec<String>,
+    /// Its launch template (or its MixedInstancesPolicy's), if it has one.
+    pub template: Option<TemplateSpec>,
+}
 
 #[derive(Clone, Debug)]
 pub struct Probe {
@@ -20,17 +53,16 @@ pub struct Probe {
 impl Probe {
     /// One look, bounded by the settings' look budget (a look that takes longer is reported
     /// as timed out, so the heartbeat schedule holds whatever AWS or the instance does).
-    /// `target_groups`: the group's, read once per invocation with [`Probe::target_groups`];
-    /// `private_ip`: filled on the first look that needs it, kept for the invocation.
+    /// `context`: read once per invocation; `facts`: filled on the first look that needs them.
     pub async fn look(
         &self,
         instance_id: &str,
-        target_groups: &[String],
+        context: &Context,
         settings: &Settings,
-        private_ip: &mut Option<String>,
+        facts: &mut InstanceFacts,
     ) -> Result<Look, AwsCallError> {
         let budget = settings.look_budget();
-        match tokio::time::timeout(budget, self.checks(instance_id, target_groups, settings, private_ip)).await {
+        match tokio::time::timeout(budget, self.checks(instance_id, context, settings, facts)).await {
             Ok(checks) => checks.map(Look::Answered),
             Err(_) => Ok(Look::TimedOut { budget_ms: budget.as_millis() as u64 }),
         }
@@ -39,27 +71,30 @@ impl Probe {
     async fn checks(
         &self,
         instance_id: &str,
-        target_groups: &[String],
+        context: &Context,
         settings: &Settings,
-        private_ip: &mut Option<String>,
+        facts: &mut InstanceFacts,
     ) -> Result<Checks, AwsCallError> {
         let instance = self.instance(instance_id).await?;
-        let bootstrap = self.bootstrap(instance_id, &settings.bootstrap_tag).await?;
-        let targets = if settings.check_targets { self.targets(instance_id, target_groups).await? } else { Vec::new() };
+        let tags = self.tags(instance_id, &settings.bootstrap_tag).await?;
+        let strict = context.transition == Transition::RootVolumeReplacement;
+        if !facts.read && (strict || tags.bootstrap_at.is_some() || settings.http.is_some()) && instance_is_listed(&instance) {
+            *facts = self.facts(instance_id).await?;
+        }
+        let root_attached_at = facts.root_attached_at;
+        let freshness = if strict { Freshness::Strict { root_attached_at } } else { Freshness::Lenient { root_attached_at } };
+        let bootstrap = bootstrap::check(&tags, freshness);
+        let release = context.release.check(&tags.launch);
+        let targets = if settings.check_targets { self.targets(instance_id, &context.target_groups).await? } else { Vec::new() };
         let http = match (&settings.http, &instance) {
             (None, _) => HttpCheckResult::NotConfigured,
-            (Some(http), InstanceCheck::Running { .. }) => {
-                if private_ip.is_none() {
-                    *private_ip = self.private_ip(instance_id).await?;
-                }
-                match private_ip.as_deref() {
-                    Some(ip) => http_check(ip, http).await,
-                    None => HttpCheckResult::Failed { detail: "the instance has no private IP yet".into() },
-                }
-            }
+            (Some(http), InstanceCheck::Running { .. }) => match facts.private_ip.as_deref() {
+                Some(ip) => http_check(ip, http).await,
+                None => HttpCheckResult::Failed { detail: "the instance has no private IP yet".into() },
+            },
             (Some(_), _) => HttpCheckResult::Failed { detail: "the instance is not running yet".into() },
         };
-        Ok(Checks { instance, targets, http, bootstrap })
+        Ok(Checks { instance, targets, http, bootstrap, release })
     }
 
     async fn instance(&self, instance_id: &str) -> Result<InstanceCheck, AwsCallError> {
@@ -85,7 +120,9 @@ impl Probe {
         })
     }
 
-    async fn private_ip(&self, instance_id: &str) -> Result<Option<String>, AwsCallError> {
+    /// The private IP (for the HTTP check) and when the root volume was attached (a boot runs
+    /// on it: a bootstrap tag from before then is an earlier boot's).
+    async fn facts(&self, instance_id: &str) -> Result<InstanceFacts, AwsCallError> {
         let out = self
             .ec2
             .describe_instances()
@@ -93,33 +130,35 @@ impl Probe {
             .send()
             .await
             .map_err(|e| AwsCallError::from_sdk("ec2:DescribeInstances", e))?;
-        Ok(out.reservations().iter().flat_map(|r| r.instances()).find_map(|i| i.private_ip_address().map(str::to_owned)))
+        let Some(instance) = out.reservations().iter().flat_map(|r| r.instances()).find(|i| i.instance_id() == Some(instance_id)) else {
+            return Ok(InstanceFacts::default());
+        };
+        let root = instance.root_device_name();
+        let root_attached_at = instance
+            .block_device_mappings()
+            .iter()
+            .find(|m| m.device_name().is_some() && m.device_name() == root)
+            .and_then(|m| m.ebs())
+            .and_then(|ebs| ebs.attach_time())
+            .and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()));
+        Ok(InstanceFacts { read: true, private_ip: instance.private_ip_address().map(str::to_owned), root_attached_at })
     }
 
-    /// The bootstrap tag and, beside it, `<tag>-reason` (fleet/user-data.sh sets both on failure).
-    async fn bootstrap(&self, instance_id: &str, tag: &str) -> Result<BootstrapCheck, AwsCallError> {
-        let reason_tag = format!("{tag}-reason");
+    /// The bootstrap tags user data sets and the launch tags EC2 set, in one call.
+    async fn tags(&self, instance_id: &str, tag: &str) -> Result<InstanceTags, AwsCallError> {
         let out = self
             .ec2
             .describe_tags()
             .filters(Filter::builder().name("resource-id").values(instance_id).build())
-            .filters(Filter::builder().name("key").values(tag).values(&reason_tag).build())
+            .filters(Filter::builder().name("key").set_values(Some(bootstrap::keys(tag).to_vec())).build())
             .send()
             .await
             .map_err(|e| AwsCallError::from_sdk("ec2:DescribeTags", e))?;
-        let value_of = |key: &str| out.tags().iter().find(|t| t.key() == Some(key)).and_then(|t| t.value());
-        Ok(match value_of(tag) {
-            None => BootstrapCheck::Absent,
-            Some(v) if v.eq_ignore_ascii_case("complete") => BootstrapCheck::Complete,
-            Some(v) if v.eq_ignore_ascii_case("failed") => {
-                BootstrapCheck::Failed { reason: value_of(&reason_tag).filter(|r| !r.trim().is_empty()).map(str::to_owned) }
-            }
-            Some(v) => BootstrapCheck::Other { value: v.to_owned() },
-        })
+        Ok(InstanceTags::from_pairs(tag, out.tags().iter().filter_map(|t| Some((t.key()?, t.value()?)))))
     }
 
-    /// The target groups attached to the Auto Scaling group.
-    pub async fn target_groups(&self, group: &str) -> Result<Vec<String>, AwsCallError> {
+    /// The group's target groups and launch template.
+    pub async fn group(&self, group: &str) -> Result<GroupView, AwsCallError> {
         let out = self
             .autoscaling
             .describe_auto_scaling_groups()
@@ -127,7 +166,64 @@ impl Probe {
             .send()
             .await
             .map_err(|e| AwsCallError::from_sdk("autoscaling:DescribeAutoScalingGroups", e))?;
-        Ok(out.auto_scaling_groups().iter().flat_map(|g| g.target_group_arns()).cloned().collect())
+        let Some(found) = out.auto_scaling_groups().iter().find(|g| g.auto_scaling_group_name() == Some(group)) else {
+            return Ok(GroupView::default());
+        };
+        let mixed = found.mixed_instances_policy().and_then(|m| m.launch_template()).and_then(|t| t.launch_template_specification());
+        Ok(GroupView { target_groups: found.target_group_arns().to_vec(), template: found.launch_template().or(mixed).map(template_spec) })
+    }
+
+    /// The release `group` launches now: its refresh's desired version while one rolls forward,
+    /// else its own; the version's number and `deploy:release` tag, from the launch template.
+    pub async fn current_release(&self, group: &str, template: Option<TemplateSpec>) -> Result<Option<Expected>, AwsCallError> {
+        let out = self
+            .autoscaling
+            .describe_instance_refreshes()
+            .auto_scaling_group_name(group)
+            .max_records(1)
+            .send()
+            .await
+            .map_err(|e| AwsCallError::from_sdk("autoscaling:DescribeInstanceRefreshes", e))?;
+        let latest = out.instance_refreshes().first().map(|r| LatestRefresh {
+            id: r.instance_refresh_id().unwrap_or_default().to_owned(),
+            status: r.status().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+            desired: r.desired_configuration().and_then(|d| {
+                let mixed = d.mixed_instances_policy().and_then(|m| m.launch_template()).and_then(|t| t.launch_template_specification());
+                d.launch_template().or(mixed).map(template_spec)
+            }),
+        });
+        let Some((spec, source)) = release::current_template(template, latest) else { return Ok(None) };
+        let out = self
+            .ec2
+            .describe_launch_template_versions()
+            .set_launch_template_id(spec.id.clone())
+            .set_launch_template_name(if spec.id.is_some() { None } else { spec.name.clone() })
+            .versions(spec.version.clone().unwrap_or_else(|| "$Default".into()))
+            .send()
+            .await
+            .map_err(|e| AwsCallError::from_sdk("ec2:DescribeLaunchTemplateVersions", e))?;
+        let Some(version) = out.launch_template_versions().first() else {
+            return Err(AwsCallError {
+                operation: "ec2:DescribeLaunchTemplateVersions",
+                code: None,
+                detail: format!("launch template {:?} has no version {:?}", spec.id.or(spec.name), spec.version),
+            });
+        };
+        let release = version
+            .launch_template_data()
+            .into_iter()
+            .flat_map(|d| d.tag_specifications())
+            .filter(|t| t.resource_type() == Some(&ResourceType::Instance))
+            .flat_map(|t| t.tags())
+            .find(|t| t.key() == Some(shared::release::RELEASE_TAG))
+            .and_then(|t| t.value())
+            .map(str::to_owned);
+        Ok(Some(Expected {
+            template_id: version.launch_template_id().unwrap_or_default().to_owned(),
+            version: version.version_number().unwrap_or_default(),
+            release,
+            source,
+        }))
     }
 
     async fn targets(&self, instance_id: &str, target_groups: &[String]) -> Result<Vec<TargetCheck>, AwsCallError> {
@@ -152,6 +248,18 @@ impl Probe {
         }
         Ok(checks)
     }
+}
+
+fn template_spec(spec: &LaunchTemplateSpecification) -> TemplateSpec {
+    TemplateSpec {
+        id: spec.launch_template_id().map(str::to_owned),
+        name: spec.launch_template_name().map(str::to_owned),
+        version: spec.version().map(str::to_owned),
+    }
+}
+
+fn instance_is_listed(instance: &InstanceCheck) -> bool {
+    matches!(instance, InstanceCheck::Running { .. } | InstanceCheck::Pending)
 }
 
 /// GET `http://<ip>:<port><path>`, expecting a 2xx within the timeout.
