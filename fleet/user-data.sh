@@ -12,8 +12,9 @@
 #      of this instance on it;
 #   5. Puppet manifests shipped with the release applied, if there are any;
 #   6. the application started (systemd);
-#   7. the instance tagged $FLEET_BOOTSTRAP_TAG=complete. Any failure tags it =failed with a
-#      short reason in $FLEET_BOOTSTRAP_TAG-reason, so lifecycle-health abandons it at once.
+#   7. the instance tagged $FLEET_BOOTSTRAP_TAG=complete, with the time in $FLEET_BOOTSTRAP_TAG-at.
+#      Any failure tags it =failed with a short reason in $FLEET_BOOTSTRAP_TAG-reason, so
+#      lifecycle-health abandons it at once.
 #
 # Configuration comes from the environment; the launch template sets it in a preamble before
 # this script (template.yaml), the sandbox tests set it themselves.
@@ -44,8 +45,12 @@ reason_of() {
   printf '%s - exit %s' "$step" "$1" | tr -c 'A-Za-z0-9 +=._:/@-' ' ' | cut -c1-256
 }
 
+# Every bootstrap tag goes with $FLEET_BOOTSTRAP_TAG-at, the time this boot set it: a tag outlives
+# its boot (a root volume replacement keeps the instance and its tags), and lifecycle-health
+# counts only a tag newer than the instance's root volume.
 tag_self() {
-  aws ec2 create-tags --region "$region" --resources "$instance_id" --tags "$@" >/dev/null
+  aws ec2 create-tags --region "$region" --resources "$instance_id" \
+    --tags "$@" "Key=$FLEET_BOOTSTRAP_TAG-at,Value=$(date -u +%Y-%m-%dT%H:%M:%SZ)" >/dev/null
 }
 
 on_error() {

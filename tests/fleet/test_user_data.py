@@ -1,6 +1,7 @@
 """fleet/user-data.sh, run for real: what an instance of the example fleet does at boot."""
 
 import stat
+from datetime import UTC, datetime
 
 from conftest import API_KEY, ARTIFACT, DB_PASSWORD, RELEASE, Sandbox, release_zip
 
@@ -50,6 +51,9 @@ def test_a_healthy_boot_runs_the_release_with_its_secrets_and_tags_the_instance_
 
     assert sandbox.tags()["bootstrap"] == "complete"
     assert "bootstrap-reason" not in sandbox.tags()
+    # The boot's time beside it: lifecycle-health counts only a tag newer than the root volume.
+    tagged_at = datetime.strptime(sandbox.tags()["bootstrap-at"], "%Y-%m-%dT%H:%M:%S%z")
+    assert abs((datetime.now(UTC) - tagged_at).total_seconds()) < 600
     assert done.imds_refused == [], "every metadata read used the IMDSv2 token"
     assert f"bootstrap complete: release {RELEASE} is running on {sandbox.instance_id}" in done.stdout
 
@@ -59,7 +63,7 @@ def test_a_missing_secret_fails_the_boot_with_a_reason_and_starts_nothing(sandbo
     done = sandbox.run()
     assert done.returncode != 0
     tags = sandbox.tags()
-    assert tags["bootstrap"] == "failed"
+    assert tags["bootstrap"] == "failed" and tags["bootstrap-at"].endswith("Z")
     assert tags["bootstrap-reason"].startswith("reading secret web/staging from Secrets Manager - exit "), tags
     assert sandbox.calls() == [], "nothing mounted, nothing started"
     env_dir = sandbox.path("FLEET_ENV_FILE").parent
