@@ -4,7 +4,8 @@ A refresh really replaces the group's instances: batches sized from Min/MaxHealt
 new instances launched from the desired launch template version (tags included), held in
 Pending:Wait by a launching lifecycle hook, warmed up, then the old ones terminated.
 Checkpoints, bake time, alarms, cancel and rollback follow AWS's documented behaviour.
-Time comes from the emulator clock, so tests decide when things happen.
+The ReplaceRootVolume strategy keeps each instance and swaps its root volume; warm pools are in
+warm_pools.py. Time comes from the emulator clock, so tests decide when things happen.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import math
 import random
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +25,7 @@ from moto.cloudwatch.models import cloudwatch_backends
 from . import health
 from .asg_patches import remember_group_settings, version_key
 from .protocol import AwsError, iso, validation
+from .warm_pools import WarmPools
 
 if TYPE_CHECKING:
     from .world import World
@@ -96,6 +99,9 @@ class Refresh:
     bake_until: float | None = None
     # CancelInstanceRefresh's WaitForTransitioningInstances (default true).
     cancel_waits: bool = True
+    strategy: str = "Rolling"
+    # The warm pool's instances, replaced after the live pool's (warm_pools.py).
+    warm: Pass | None = None
 
     def pref(self, name: str, default: Any = None) -> Any:
         return self.preferences.get(name, default)
@@ -119,6 +125,8 @@ class LifecycleAction:
     deadline: float
     result: str | None = None
     heartbeats: int = 0
+    # Where the launch takes the instance: "AutoScalingGroup" or "WarmPool".
+    destination: str = "AutoScalingGroup"
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -133,6 +141,7 @@ class LifecycleAction:
             "GlobalTimeoutAt": iso(self.deadline),
             "Result": self.result,
             "Heartbeats": self.heartbeats,
+            "Destination": self.destination,
         }
 
 
@@ -145,11 +154,13 @@ class AutoScaling:
         self.refreshes: list[Refresh] = []
         self.actions: list[LifecycleAction] = []
         self.hook_metadata: dict[tuple[str, str, str, str], str] = {}
+        self.warm = WarmPools(self)
 
     def reset(self) -> None:
         self.refreshes.clear()
         self.actions.clear()
         self.hook_metadata.clear()
+        self.warm.reset()
 
     # ---------- moto access ----------
 
@@ -190,12 +201,18 @@ class AutoScaling:
 
     def start(self, account: str, region: str, params: dict[str, Any]) -> dict[str, Any]:
         group = self.group(account, region, params.get("AutoScalingGroupName"))
-        if params.get("Strategy", "Rolling") != "Rolling":
-            raise validation(f"Strategy {params['Strategy']} is not supported by this emulator; use Rolling.")
+        strategy = params.get("Strategy", "Rolling")
+        if strategy not in ("Rolling", "ReplaceRootVolume"):
+            raise validation(
+                f"1 validation error detected: Value '{strategy}' at 'strategy' failed to satisfy constraint: "
+                "Member must satisfy enum value set: [Rolling, ReplaceRootVolume]"
+            )
         if self.active(account, region, group.name):
             raise AwsError("InstanceRefreshInProgress", IN_PROGRESS_MESSAGE)
         prefs = params.get("Preferences", {})
         desired = params.get("DesiredConfiguration") or None
+        if strategy == "ReplaceRootVolume":
+            check_root_volume_replacement(group, desired, self.warm.pool_of(group) is not None)
         auto_rollback = str(prefs.get("AutoRollback", "false")).lower() == "true"
         if auto_rollback and not desired:
             raise validation(AUTO_ROLLBACK_NEEDS_DESIRED)
@@ -244,6 +261,7 @@ class AutoScaling:
             previous=previous,
             started=now,
             forward=Pass(target=target, to_replace=to_replace, total=len(to_replace)),
+            strategy=strategy,
         )
         self.refreshes.append(refresh)
         self.emit(refresh, "EC2 Auto Scaling Instance Refresh Started")
@@ -322,7 +340,7 @@ class AutoScaling:
             "PercentageComplete": percent,
             "InstancesToUpdate": to_update,
             "Preferences": r.preferences or None,
-            "Strategy": "Rolling",
+            "Strategy": r.strategy,
             "DesiredConfiguration": r.desired,
             "ProgressDetails": {
                 "LivePoolProgress": {
@@ -331,6 +349,9 @@ class AutoScaling:
                 }
             },
         }
+        warm = self.warm.progress(r)
+        if warm is not None:
+            out["ProgressDetails"]["WarmPoolProgress"] = warm
         if rolling_back:
             assert r.rollback is not None
             out["RollbackDetails"] = {
@@ -381,6 +402,42 @@ class AutoScaling:
 
     def launch(self, refresh: Refresh, target: Target, count: int) -> list[str]:
         group = self.group(refresh.account, refresh.region, refresh.group)
+        return self.launch_into_group(group, target, count)
+
+    def launch_hooks(self, group: Any) -> list[Any]:
+        return [
+            h
+            for h in self.backend(group.account_id, group.region).describe_lifecycle_hooks(group.name)
+            if h.lifecycle_transition == LAUNCHING
+        ]
+
+    def launch_into_group(self, group: Any, target: Target, count: int) -> list[str]:
+        """New instances of `target` join `group`, held in Pending:Wait by its launch hooks."""
+        hooks = self.launch_hooks(group)
+        now = self.world.clock.now()
+        ids = []
+        for instance, launched_from in self.run_instances(group, target, count):
+            self.join_group(group, instance, launched_from, "Pending:Wait" if hooks else "InService")
+            ids.append(instance.id)
+            for hook in hooks:
+                self.hold(group, hook, instance.id, now)
+        if not hooks:
+            self.sync_targets(group)
+        return ids
+
+    def join_group(self, group: Any, instance: Any, launched_from: dict[str, str], lifecycle_state: str) -> None:
+        instance.autoscaling_group = group
+        state = InstanceState(
+            instance,
+            lifecycle_state=lifecycle_state,
+            protected_from_scale_in=group.new_instances_protected_from_scale_in,
+        )
+        state.launched_from = launched_from
+        group.instance_states.append(state)
+
+    def run_instances(self, group: Any, target: Target, count: int) -> list[tuple[Any, dict[str, str]]]:
+        """EC2 instances of `target` for `group`, tagged and booting; each with the launch template
+        version it was launched from."""
         ec2 = group.ec2_backend
         template = ec2.get_launch_template(target.template_id)
         version = template.get_version(target.version)
@@ -403,75 +460,124 @@ class AutoScaling:
             is_instance_type_default=False,
             subnet_id=subnet,
         )
-        hooks = [
-            h
-            for h in self.backend(refresh.account, refresh.region).describe_lifecycle_hooks(group.name)
-            if h.lifecycle_transition == LAUNCHING
-        ]
-        now = self.world.clock.now()
-        ids = []
+        launched_from = {
+            "LaunchTemplateId": template.id,
+            "LaunchTemplateName": template.name,
+            "Version": str(target.version),
+        }
         for instance in reservation.instances:
-            instance.autoscaling_group = group
-            state = InstanceState(
-                instance,
-                lifecycle_state="Pending:Wait" if hooks else "InService",
-                protected_from_scale_in=group.new_instances_protected_from_scale_in,
-            )
-            state.launched_from = {
-                "LaunchTemplateId": template.id,
-                "LaunchTemplateName": template.name,
-                "Version": str(target.version),
-            }
-            group.instance_states.append(state)
             health.note_launch(instance.id)
-            ids.append(instance.id)
-            self.world.boot.launched(refresh.account, refresh.region, group.name, instance.id, version.user_data, tags)
-            for hook in hooks:
-                self.hold(refresh, group, hook, instance.id, now)
-        if not hooks:
-            self.sync_targets(group)
-        return ids
+            self.world.boot.launched(group.account_id, group.region, group.name, instance.id, version.user_data, tags)
+        return [(instance, dict(launched_from)) for instance in reservation.instances]
 
-    def hold(self, refresh: Refresh, group: Any, hook: Any, instance_id: str, now: float) -> None:
+    def replace_root_volume(self, group: Any, instance_id: str, target: Target) -> str:
+        """Auto Scaling user guide, "Replace root volume": the instance keeps its id, gets a new root
+        volume from the target's image and reboots, passing ReplacingRootVolume → RootVolumeReplaced
+        → Pending → Pending:Wait (launch hooks; the event's Origin and Destination are both
+        AutoScalingGroup, with Action ReplaceRootVolume) → InService. The intermediate states pass at
+        once here, and terminating hooks (ReplacingRootVolume:Wait) are not held. That user data runs
+        again on the new volume is inferred: cloud-init finds no record of the instance on it."""
+        ec2 = group.ec2_backend
+        instance = ec2.get_instance(instance_id)
+        template = ec2.get_launch_template(target.template_id)
+        version = template.get_version(target.version)
+        overrides = ((target.mixed or {}).get("LaunchTemplate") or {}).get("Overrides") or []
+        chosen = next(
+            (o for o in overrides if o.get("InstanceType") == instance.instance_type), overrides[0] if overrides else {}
+        )
+        instance.image_id = chosen.get("ImageId") or version.image_id or instance.image_id
+        device = instance.root_device_name
+        old = instance.block_device_mapping.get(device)
+        if old is not None:
+            ec2.detach_volume(old.volume_id, instance_id, device)
+            ec2.delete_volume(old.volume_id)
+        volume = ec2.create_volume(size=8, zone_name=instance._placement.zone)
+        ec2.attach_volume(volume.id, instance_id, device, True)
+        # The attachment's time on the emulator's clock, which the rest of the run keeps.
+        attached = datetime.fromtimestamp(self.world.clock.now(), UTC)
+        instance.block_device_mapping[device].attach_time = attached
+        volume.attachment.attach_time = attached
+        state = next(s for s in group.instance_states if s.instance.id == instance_id)
+        state.launched_from = {
+            "LaunchTemplateId": template.id,
+            "LaunchTemplateName": template.name,
+            "Version": str(target.version),
+        }
+        hooks = self.launch_hooks(group)
+        state.lifecycle_state = "Pending:Wait" if hooks else "InService"
+        health.note_launch(instance_id)
+        tags = dict(ec2.tags.get(instance_id, {}))
+        self.world.boot.launched(group.account_id, group.region, group.name, instance_id, version.user_data, tags)
+        now = self.world.clock.now()
+        for hook in hooks:
+            self.hold(
+                group,
+                hook,
+                instance_id,
+                now,
+                origin="AutoScalingGroup",
+                destination="AutoScalingGroup",
+                Action="ReplaceRootVolume",
+            )
+        self.sync_targets(group)
+        return instance_id
+
+    def hold(
+        self,
+        group: Any,
+        hook: Any,
+        instance_id: str,
+        now: float,
+        origin: str = "EC2",
+        destination: str = "AutoScalingGroup",
+        **extra: str,
+    ) -> None:
+        """A launch action under `hook`, announced by its EventBridge event (Origin / Destination as
+        the Auto Scaling user guide's warm pool and root volume events give them)."""
         timeout = int(hook.heartbeat_timeout)
         action = LifecycleAction(
             token=str(uuid.uuid4()),
             instance_id=instance_id,
             group=group.name,
             hook=hook.name,
-            account=refresh.account,
-            region=refresh.region,
+            account=group.account_id,
+            region=group.region,
             heartbeat_timeout=timeout,
             default_result=hook.default_result,
             started=now,
             timeout_at=now + timeout,
             deadline=now + min(MAX_WAIT, 100 * timeout),
+            destination=destination,
         )
         self.actions.append(action)
         detail = {
-            "Origin": "EC2",
-            "Destination": "AutoScalingGroup",
+            "Origin": origin,
+            "Destination": destination,
+            **extra,
             "LifecycleActionToken": action.token,
             "AutoScalingGroupName": group.name,
             "LifecycleHookName": hook.name,
             "EC2InstanceId": instance_id,
             "LifecycleTransition": LAUNCHING,
         }
-        metadata = self.hook_metadata.get((refresh.account, refresh.region, group.name, hook.name))
+        metadata = self.hook_metadata.get((group.account_id, group.region, group.name, hook.name))
         if metadata is not None:
             detail["NotificationMetadata"] = metadata
         self.world.events.emit(
             "EC2 Instance-launch Lifecycle Action",
             "aws.autoscaling",
             detail,
-            account=refresh.account,
-            region=refresh.region,
+            account=group.account_id,
+            region=group.region,
             now=now,
             resources=[group.arn],
         )
 
     def finish(self, action: LifecycleAction, result: str, recorded: str) -> None:
         action.result = recorded
+        if action.destination == "WarmPool":
+            self.warm.finish(action, result)
+            return
         others = [a for a in self.actions if a.instance_id == action.instance_id and a.result is None]
         group = self.backend(action.account, action.region).autoscaling_groups.get(action.group)
         state = next((s for s in group.instance_states if s.instance.id == action.instance_id), None) if group else None
@@ -526,6 +632,7 @@ class AutoScaling:
         for refresh in list(self.refreshes):
             if refresh.status in ACTIVE:
                 self.step(refresh, now)
+        self.warm.tick()
 
     def step(self, r: Refresh, now: float) -> None:
         if r.status == "Pending":
@@ -585,6 +692,12 @@ class AutoScaling:
                 # group that needs to be successfully replaced"; once replaced and warm, the refresh succeeds.
                 outcome = "done"
         if outcome == "done":
+            warm = self.warm.refresh_step(r)
+            if warm is None:
+                return
+            if warm.startswith("failed:"):
+                self.fail(r, warm[len("failed:") :], now)
+                return
             bake = int(r.pref("BakeTime", 0))
             if bake > 0:
                 r.status, r.bake_until = "Baking", now + bake
@@ -657,10 +770,17 @@ class AutoScaling:
         # With no room either way, one at a time (RefreshPreferences: "Setting the minimum healthy
         # percentage to 100 percent limits the rate of replacement to one instance at a time").
         size = max(1, below + above)
+        if r.strategy == "ReplaceRootVolume":
+            # Each instance is taken out of service and comes back with its new root volume: no room
+            # above desired capacity is used.
+            size = max(1, below)
         if cap is not None:
             size = min(size, cap)
         size = min(size, len(p.to_replace))
         p.batch_old, p.to_replace = p.to_replace[:size], p.to_replace[size:]
+        if r.strategy == "ReplaceRootVolume":
+            p.batch_new = [self.replace_root_volume(group, i, p.target) for i in p.batch_old]
+            return None
         # Launch into the room above desired capacity first; only what exceeds it is terminated
         # before the new instances serve, so the group never drops below MinHealthyPercentage.
         self.terminate(group, p.batch_old[: max(0, size - above)])
@@ -687,7 +807,7 @@ class AutoScaling:
             p.warm_at = now + self.warmup(r, group) * self.pace
         if now < p.warm_at:
             return None
-        self.terminate(group, [i for i in p.batch_old if i in states])
+        self.terminate(group, [i for i in p.batch_old if i in states and i not in p.batch_new])
         p.replaced += len(p.batch_old)
         p.batch_new, p.batch_old, p.warm_at = [], [], None
         return "done" if not p.to_replace else None
@@ -777,6 +897,38 @@ class AutoScaling:
             region=r.region,
             now=self.world.clock.now(),
             resources=[group.arn] if group else [],
+        )
+
+
+def check_root_volume_replacement(group: Any, desired: dict[str, Any] | None, has_warm_pool: bool) -> None:
+    """Auto Scaling user guide, "Replace root volume" requirements and limitations. The texts are
+    inferred: AWS documents the rules, not the messages."""
+    if has_warm_pool:
+        raise validation(
+            "You can't start an instance refresh with ReplaceRootVolume on an Auto Scaling group that has a warm pool."
+        )
+    if not group.mixed_instances_policy:
+        raise validation(
+            "An instance refresh with ReplaceRootVolume requires the Auto Scaling group to use a mixed instances policy."
+        )
+    mixed = (desired or {}).get("MixedInstancesPolicy")
+    if not mixed:
+        raise validation(
+            "An instance refresh with ReplaceRootVolume requires a desired configuration with a mixed instances policy whose overrides specify an ImageId."
+        )
+    template = mixed.get("LaunchTemplate") or {}
+    overrides = template.get("Overrides") or []
+    if not overrides or any(not o.get("ImageId") for o in overrides):
+        raise validation(
+            "Every override in the desired configuration's mixed instances policy must specify an ImageId for ReplaceRootVolume."
+        )
+    versions = [
+        str(group.launch_template_version or "$Default"),
+        str((template.get("LaunchTemplateSpecification") or {}).get("Version") or "$Default"),
+    ]
+    if any(v.startswith("$") for v in versions):
+        raise validation(
+            "You can't start an instance refresh with ReplaceRootVolume when the Auto Scaling group or the desired configuration uses the $Latest or $Default launch template version."
         )
 
 

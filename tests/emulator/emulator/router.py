@@ -54,6 +54,9 @@ class Router:
             "RollbackInstanceRefresh": w.autoscaling.rollback,
             "CompleteLifecycleAction": w.autoscaling.complete,
             "RecordLifecycleActionHeartbeat": w.autoscaling.heartbeat,
+            "PutWarmPool": w.autoscaling.warm.put,
+            "DescribeWarmPool": w.autoscaling.warm.describe,
+            "DeleteWarmPool": w.autoscaling.warm.delete,
         }
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -116,6 +119,10 @@ class Router:
             try:
                 if service == "autoscaling" and operation in self.autoscaling_ops:
                     return query_response(operation, self.autoscaling_ops[operation](account, region, params))
+                if service == "autoscaling" and operation == "SetDesiredCapacity":
+                    answer = self.world.autoscaling.warm.set_desired(account, region, params)
+                    if answer is not None:
+                        return query_response(operation, answer)
                 if service == "codepipeline":
                     answer = self.codepipeline(operation, account, region, params, headers)
                     if answer is not None:
