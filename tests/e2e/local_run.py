@@ -204,6 +204,10 @@ LIFECYCLE_EXPECTED = {
     "launch.json": '"alreadyClosed": true',
     "test-notification.json": "ignored",
     "malformed.json": "InvalidLifecycleEvent",
+    # The instance does not exist here: each check ends, and its action is no longer open.
+    "warm-pool-entry.json": '"alreadyClosed": true',
+    "warm-pool-promotion.json": '"alreadyClosed": true',
+    "root-volume-replacement.json": '"alreadyClosed": true',
 }
 
 

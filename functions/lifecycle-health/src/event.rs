@@ -30,6 +30,9 @@ pub struct LifecycleActionDetail {
     pub origin: Option<String>,
     #[serde(default)]
     pub destination: Option<String>,
+    /// `ReplaceRootVolume` on the events of a root volume replacement.
+    #[serde(default)]
+    pub action: Option<String>,
 }
 
 /// Where the launch takes the instance, from the event's `Origin` and `Destination`: each
@@ -57,6 +60,9 @@ impl LifecycleActionDetail {
     /// Events without `Origin` / `Destination` (older ones, hand-written ones) are launches into
     /// the group: the full check is the safe reading.
     pub fn transition(&self) -> Transition {
+        if self.action.as_deref() == Some("ReplaceRootVolume") {
+            return Transition::RootVolumeReplacement;
+        }
         match (self.origin.as_deref(), self.destination.as_deref()) {
             (_, Some(WARM_POOL)) => Transition::IntoWarmPool,
             (Some(WARM_POOL), _) => Transition::FromWarmPool,
@@ -235,6 +241,8 @@ mod tests {
         assert_eq!(detail(Some("AutoScalingGroup"), Some("AutoScalingGroup")).transition(), Transition::RootVolumeReplacement);
         assert_eq!(detail(None, None).transition(), Transition::IntoGroup, "the full check when the event does not say");
         assert_eq!(detail(Some("EC2"), Some("Elsewhere")).transition(), Transition::IntoGroup);
+        let replaced = LifecycleActionDetail { action: Some("ReplaceRootVolume".into()), ..detail(None, None) };
+        assert_eq!(replaced.transition(), Transition::RootVolumeReplacement, "the event's Action says so too");
     }
 
     #[test]

@@ -326,7 +326,18 @@ fn every_sample_event_is_parsed() {
     let dir = format!("{}/../../events/lifecycle-health", env!("CARGO_MANIFEST_DIR"));
     let mut names: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     names.sort();
-    assert_eq!(names, ["launch.json", "malformed.json", "test-notification.json"], "a new sample needs a test");
+    assert_eq!(
+        names,
+        [
+            "launch.json",
+            "malformed.json",
+            "root-volume-replacement.json",
+            "test-notification.json",
+            "warm-pool-entry.json",
+            "warm-pool-promotion.json"
+        ],
+        "a new sample needs a test"
+    );
     for name in names {
         let parsed = lifecycle_health::event::parse(sample(&name), chrono::Utc::now());
         assert_eq!(parsed.is_ok(), name != "malformed.json", "{name}: {parsed:?}");

@@ -284,3 +284,118 @@ pub fn private_ip(ip: &'static str) -> Rule {
             .build()
     })
 }
+
+/// A sample event of `name`, started `ago` before now.
+pub fn sample_at(name: &str, ago: Duration) -> Value {
+    let mut event = sample(name);
+    event["time"] = Value::String((chrono::Utc::now() - chrono::Duration::from_std(ago).unwrap()).to_rfc3339());
+    event
+}
+
+/// The group (target group `arn:tg/web`), launching from launch template `lt-0abc` at
+/// `version` (a number, `$Latest`...).
+pub fn group_launching(version: &'static str) -> Rule {
+    use aws_sdk_autoscaling::types::LaunchTemplateSpecification;
+    mock!(aws_sdk_autoscaling::Client::describe_auto_scaling_groups).then_output(move || {
+        DescribeAutoScalingGroupsOutput::builder()
+            .auto_scaling_groups(
+                AutoScalingGroup::builder()
+                    .auto_scaling_group_name("web-staging")
+                    .target_group_arns("arn:tg/web")
+                    .launch_template(LaunchTemplateSpecification::builder().launch_template_id("lt-0abc").version(version).build())
+                    .build(),
+            )
+            .build()
+    })
+}
+
+/// The group's newest refresh: `status`, rolling towards `desired` (a version of `lt-0abc`).
+pub fn latest_refresh(status: &'static str, desired: Option<&'static str>) -> Rule {
+    use aws_sdk_autoscaling::operation::describe_instance_refreshes::DescribeInstanceRefreshesOutput;
+    use aws_sdk_autoscaling::types::{DesiredConfiguration, InstanceRefresh, InstanceRefreshStatus, LaunchTemplateSpecification};
+    mock!(aws_sdk_autoscaling::Client::describe_instance_refreshes).then_output(move || {
+        let refresh = InstanceRefresh::builder()
+            .instance_refresh_id("r-1")
+            .status(InstanceRefreshStatus::from(status))
+            .set_desired_configuration(desired.map(|v| {
+                DesiredConfiguration::builder()
+                    .launch_template(LaunchTemplateSpecification::builder().launch_template_id("lt-0abc").version(v).build())
+                    .build()
+            }))
+            .build();
+        DescribeInstanceRefreshesOutput::builder().instance_refreshes(refresh).build()
+    })
+}
+
+/// Version `number` of `lt-0abc`, asked for as `asked`, tagging its instances `deploy:release`.
+pub fn template_version(asked: &'static str, number: i64, release: &'static str) -> Rule {
+    use aws_sdk_ec2::operation::describe_launch_template_versions::DescribeLaunchTemplateVersionsOutput;
+    use aws_sdk_ec2::types::{LaunchTemplateTagSpecification, LaunchTemplateVersion, ResourceType, ResponseLaunchTemplateData, Tag};
+    mock!(aws_sdk_ec2::Client::describe_launch_template_versions)
+        .match_requests(move |r| r.launch_template_id() == Some("lt-0abc") && r.versions() == [asked])
+        .then_output(move || {
+            let tags = LaunchTemplateTagSpecification::builder()
+                .resource_type(ResourceType::Instance)
+                .tags(Tag::builder().key("deploy:release").value(release).build())
+                .build();
+            DescribeLaunchTemplateVersionsOutput::builder()
+                .launch_template_versions(
+                    LaunchTemplateVersion::builder()
+                        .launch_template_id("lt-0abc")
+                        .version_number(number)
+                        .launch_template_data(ResponseLaunchTemplateData::builder().tag_specifications(tags).build())
+                        .build(),
+                )
+                .build()
+        })
+}
+
+/// The instance's tags: EC2's launch tags for `lt-0abc` `version`, its release, and each look's
+/// bootstrap tag with its time (the last one repeated).
+pub fn instance_tags(version: &'static str, release: &'static str, looks: &[(&'static str, Option<&'static str>)]) -> Rule {
+    let mut sequence = mock!(aws_sdk_ec2::Client::describe_tags).sequence();
+    for (bootstrap, at) in looks.iter().copied() {
+        sequence = sequence.output(move || {
+            let tag = |k: &str, v: &str| TagDescription::builder().key(k).value(v).resource_id(INSTANCE).build();
+            let mut out = DescribeTagsOutput::builder()
+                .tags(tag("aws:ec2launchtemplate:id", "lt-0abc"))
+                .tags(tag("aws:ec2launchtemplate:version", version))
+                .tags(tag("deploy:release", release))
+                .tags(tag("bootstrap", bootstrap));
+            if let Some(at) = at {
+                out = out.tags(tag("bootstrap-at", at));
+            }
+            out.build()
+        });
+    }
+    sequence.repeatedly().build()
+}
+
+/// `DescribeInstances` answering the root volume (`/dev/xvda`), attached at `attached` (RFC 3339).
+pub fn root_volume_attached(attached: &'static str) -> Rule {
+    use aws_sdk_ec2::types::{EbsInstanceBlockDevice, Instance, InstanceBlockDeviceMapping, Reservation};
+    mock!(aws_sdk_ec2::Client::describe_instances).then_output(move || {
+        let at = attached.parse::<DateTime<Utc>>().unwrap();
+        let ebs = EbsInstanceBlockDevice::builder().attach_time(aws_smithy_types::DateTime::from_secs(at.timestamp())).build();
+        aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput::builder()
+            .reservations(
+                Reservation::builder()
+                    .instances(
+                        Instance::builder()
+                            .instance_id(INSTANCE)
+                            .root_device_name("/dev/xvda")
+                            .block_device_mappings(InstanceBlockDeviceMapping::builder().device_name("/dev/xvda").ebs(ebs).build())
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+    })
+}
+
+/// CompleteLifecycleAction naming the action by its token alone.
+pub fn complete_by_token(result: &'static str) -> Rule {
+    mock!(aws_sdk_autoscaling::Client::complete_lifecycle_action)
+        .match_requests(move |r| r.lifecycle_action_result() == Some(result) && r.instance_id().is_none())
+        .then_output(|| CompleteLifecycleActionOutput::builder().build())
+}
