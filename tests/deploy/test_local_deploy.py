@@ -7,64 +7,11 @@ group reaches the real lifecycle-health binary through the deployed rule."""
 from __future__ import annotations
 
 import json
-import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "e2e"))
-sys.path.insert(0, str(ROOT / "tests" / "emulator"))
-
-import local_deploy  # noqa: E402
-import local_run  # noqa: E402
-from emulator import cloudformation  # noqa: E402
-from emulator.server import Emulator  # noqa: E402
-
-STACK = local_deploy.stack_name()
-FUNCTIONS = {
-    "InstanceRefreshFunction": "instance-refresh",
-    "QaNotifyFunction": "qa-notify",
-    "ApprovalGateFunction": "approval-gate",
-    "LifecycleHealthFunction": "lifecycle-health",
-}
-
-
-@dataclass
-class Deployed:
-    emulator: Emulator
-    directory: Path
-    code: int
-    output: str
-
-    @property
-    def endpoint(self) -> str:
-        return self.emulator.endpoint
-
-    def client(self, service: str) -> Any:
-        return local_deploy.client(self.endpoint, service)
-
-    def physical_ids(self, stack: str = STACK) -> dict[str, str]:
-        return {
-            r["LogicalResourceId"]: r["PhysicalResourceId"] for r in local_deploy.stack_resources(self.endpoint, stack)
-        }
-
-    def control(self, method: str, path: str, body: Any = None) -> Any:
-        return local_run.Control(self.endpoint).call(method, path, body)
-
-
-@pytest.fixture(scope="module")
-def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
-    local_deploy.build_functions()
-    with Emulator(realtime=True, functions=ROOT) as emulator:
-        directory = local_deploy.stage(into=tmp_path_factory.mktemp("stack"))
-        code, output = local_deploy.sam_deploy(emulator.endpoint, directory, echo=False)
-        yield Deployed(emulator, directory, code, output)
-
+from conftest import FUNCTIONS, ROOT, STACK, Deployed, local_deploy
+from emulator import cloudformation
 
 # ---------------------------------------------------------------- the template, read independently
 

@@ -127,6 +127,7 @@ class LifecycleAction:
     heartbeats: int = 0
     # Where the launch takes the instance: "AutoScalingGroup" or "WarmPool".
     destination: str = "AutoScalingGroup"
+    completed: float | None = None
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -142,6 +143,7 @@ class LifecycleAction:
             "Result": self.result,
             "Heartbeats": self.heartbeats,
             "Destination": self.destination,
+            "Completed": iso(self.completed),
         }
 
 
@@ -574,7 +576,7 @@ class AutoScaling:
         )
 
     def finish(self, action: LifecycleAction, result: str, recorded: str) -> None:
-        action.result = recorded
+        action.result, action.completed = recorded, self.world.clock.now()
         if action.destination == "WarmPool":
             self.warm.finish(action, result)
             return
