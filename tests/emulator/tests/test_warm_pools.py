@@ -164,16 +164,16 @@ def root_volume(aws, instance_id: str) -> dict:
     return {"ImageId": instance["ImageId"], **mapping["Ebs"]}
 
 
-def replace_root(aws, group: dict, image: str = "ami-0new", version: int = 1, **prefs) -> str:
-    spec = {"LaunchTemplateId": group["template_id"], "Version": str(version)}
+def replace_root(aws, group: dict, image: str | None = "ami-0new", version: str = "1", **prefs) -> str:
+    override = {"InstanceType": "t3.small"} | ({"ImageId": image} if image else {})
     return aws("autoscaling").start_instance_refresh(
         AutoScalingGroupName="web",
         Strategy="ReplaceRootVolume",
         DesiredConfiguration={
             "MixedInstancesPolicy": {
                 "LaunchTemplate": {
-                    "LaunchTemplateSpecification": spec,
-                    "Overrides": [{"InstanceType": "t3.small", "ImageId": image}],
+                    "LaunchTemplateSpecification": {"LaunchTemplateId": group["template_id"], "Version": version},
+                    "Overrides": [override],
                 }
             }
         },
@@ -223,34 +223,9 @@ def test_a_root_volume_replacement_is_refused_where_aws_refuses_it(aws, control,
     group = make_group(aws, desired=1, mixed=setup != "no-mixed-policy")
     if setup == "warm-pool":
         aws("autoscaling").put_warm_pool(AutoScalingGroupName="web", MinSize=1)
-    call = lambda: replace_root(aws, group)  # noqa: E731
-    if setup == "override-without-image":
-        call = lambda: aws("autoscaling").start_instance_refresh(  # noqa: E731
-            AutoScalingGroupName="web",
-            Strategy="ReplaceRootVolume",
-            DesiredConfiguration={
-                "MixedInstancesPolicy": {
-                    "LaunchTemplate": {
-                        "LaunchTemplateSpecification": {"LaunchTemplateId": group["template_id"], "Version": "1"},
-                        "Overrides": [{"InstanceType": "t3.small"}],
-                    }
-                }
-            },
-        )
-    if setup == "latest":
-        call = lambda: aws("autoscaling").start_instance_refresh(  # noqa: E731
-            AutoScalingGroupName="web",
-            Strategy="ReplaceRootVolume",
-            DesiredConfiguration={
-                "MixedInstancesPolicy": {
-                    "LaunchTemplate": {
-                        "LaunchTemplateSpecification": {"LaunchTemplateId": group["template_id"], "Version": "$Latest"},
-                        "Overrides": [{"InstanceType": "t3.small", "ImageId": "ami-0new"}],
-                    }
-                }
-            },
-        )
-    code, message, status = error_of(call)
+    image = None if setup == "override-without-image" else "ami-0new"
+    version = "$Latest" if setup == "latest" else "1"
+    code, message, status = error_of(lambda: replace_root(aws, group, image, version))
     assert (code, status) == ("ValidationError", 400) and expected in message, message
 
 
