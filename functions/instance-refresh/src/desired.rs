@@ -11,14 +11,7 @@ use aws_sdk_autoscaling::types::{
     DesiredConfiguration, LaunchTemplate, LaunchTemplateOverrides, LaunchTemplateSpecification, MixedInstancesPolicy,
 };
 
-/// A launch template as a group or a refresh names it (by id or name; version may be
-/// `$Latest`, `$Default`, a number, or absent meaning `$Default`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TemplateRef {
-    pub id: Option<String>,
-    pub name: Option<String>,
-    pub version: Option<String>,
-}
+pub use shared::release::TemplateRef;
 
 /// The template the release is pinned in.
 #[derive(Debug, Clone, PartialEq, Eq)]

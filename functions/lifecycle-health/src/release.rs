@@ -8,14 +8,7 @@
 
 use serde::Serialize;
 
-/// A launch template as a group or a refresh names it (`version` may be `$Latest`,
-/// `$Default`, a number, or absent meaning `$Default`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TemplateSpec {
-    pub id: Option<String>,
-    pub name: Option<String>,
-    pub version: Option<String>,
-}
+pub use shared::release::TemplateRef;
 
 /// The group's newest instance refresh, as far as the release check needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,7 +16,7 @@ pub struct LatestRefresh {
     pub id: String,
     pub status: String,
     /// The launch template of its DesiredConfiguration, if it has one.
-    pub desired: Option<TemplateSpec>,
+    pub desired: Option<TemplateRef>,
 }
 
 /// Where the current version comes from, for the reason a person reads.
@@ -49,7 +42,7 @@ const ROLLING_FORWARD: [&str; 3] = ["Pending", "InProgress", "Baking"];
 
 /// The template (as named) whose version the group launches now, and where that comes from;
 /// `None` when the group launches from no launch template (a launch configuration).
-pub fn current_template(group: Option<TemplateSpec>, latest: Option<LatestRefresh>) -> Option<(TemplateSpec, Source)> {
+pub fn current_template(group: Option<TemplateRef>, latest: Option<LatestRefresh>) -> Option<(TemplateRef, Source)> {
     if let Some(refresh) = latest.filter(|r| ROLLING_FORWARD.contains(&r.status.as_str())) {
         if let Some(desired) = refresh.desired {
             return Some((desired, Source::Refresh { id: refresh.id }));
@@ -145,11 +138,11 @@ pub fn check(instance: &InstanceLaunch, expected: &Expected) -> ReleaseCheck {
 mod tests {
     use super::*;
 
-    fn spec(version: &str) -> TemplateSpec {
-        TemplateSpec { id: Some("lt-0abc".into()), name: None, version: Some(version.into()) }
+    fn spec(version: &str) -> TemplateRef {
+        TemplateRef { id: Some("lt-0abc".into()), name: None, version: Some(version.into()) }
     }
 
-    fn refresh(status: &str, desired: Option<TemplateSpec>) -> LatestRefresh {
+    fn refresh(status: &str, desired: Option<TemplateRef>) -> LatestRefresh {
         LatestRefresh { id: "r-1".into(), status: status.into(), desired }
     }
 

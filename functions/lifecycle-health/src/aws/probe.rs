@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use crate::bootstrap::{self, Freshness, InstanceTags};
 use crate::decision::{Checks, HttpCheckResult, InstanceCheck, Look, TargetCheck};
 use crate::event::Transition;
-use crate::release::{self, Expectation, Expected, LatestRefresh, TemplateSpec};
+use crate::release::{self, Expectation, Expected, LatestRefresh, TemplateRef};
 use crate::settings::{HttpCheck, Settings};
 
 /// What one invocation reads once and every look uses.
@@ -40,7 +40,7 @@ pub struct InstanceFacts {
 pub struct GroupView {
     pub target_groups: Vec<String>,
     /// Its launch template (or its MixedInstancesPolicy's), if it has one.
-    pub template: Option<TemplateSpec>,
+    pub template: Option<TemplateRef>,
 }
 
 #[derive(Clone, Debug)]
@@ -175,7 +175,7 @@ impl Probe {
 
     /// The release `group` launches now: its refresh's desired version while one rolls forward,
     /// else its own; the version's number and `deploy:release` tag, from the launch template.
-    pub async fn current_release(&self, group: &str, template: Option<TemplateSpec>) -> Result<Option<Expected>, AwsCallError> {
+    pub async fn current_release(&self, group: &str, template: Option<TemplateRef>) -> Result<Option<Expected>, AwsCallError> {
         let out = self
             .autoscaling
             .describe_instance_refreshes()
@@ -250,8 +250,8 @@ impl Probe {
     }
 }
 
-fn template_spec(spec: &LaunchTemplateSpecification) -> TemplateSpec {
-    TemplateSpec {
+fn template_spec(spec: &LaunchTemplateSpecification) -> TemplateRef {
+    TemplateRef {
         id: spec.launch_template_id().map(str::to_owned),
         name: spec.launch_template_name().map(str::to_owned),
         version: spec.version().map(str::to_owned),
