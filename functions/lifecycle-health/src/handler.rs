@@ -229,8 +229,9 @@ impl<C: Clock> HealthGate<C> {
     ) -> Result<Value, HealthError> {
         let action = &check.action;
         let call = settings.call_timeout;
-        // The next invocation reads the hook and the group (two calls) before its first look.
-        let next_chance = fit + HAND_OVER_ALLOWANCE + 2 * call + settings.look_budget();
+        // The next invocation reads the hook (and the group, its refresh and the release) before
+        // its first look.
+        let next_chance = fit + HAND_OVER_ALLOWANCE + settings.calls_before_first_look() * call + settings.look_budget();
         if heartbeat_due(since(waiting.last_heartbeat, self.clock.now()), next_chance, call, heartbeat_timeout)
             && self.heartbeat(action, &mut waiting, call).await? == Answered::AlreadyClosed
         {

@@ -198,6 +198,13 @@ impl Settings {
         }
     }
 
+    /// The AWS calls an invocation makes before its first look, each within `call_timeout`:
+    /// the hook; the group, when target groups or the release are checked; the group's refresh
+    /// and the launch template version, when the release is.
+    pub fn calls_before_first_look(&self) -> u32 {
+        1 + u32::from(self.check_targets || self.check_release) + 2 * u32::from(self.check_release)
+    }
+
     /// The worst case of one look: the AWS calls' shared allowance, then the HTTP check.
     pub fn look_budget(&self) -> Duration {
         self.call_timeout + self.http.as_ref().map_or(Duration::ZERO, |h| h.timeout)
@@ -453,5 +460,13 @@ mod tests {
         assert!(warm.require_bootstrap_complete && warm.max_wait == Duration::from_secs(200), "unset warm keys keep the hook's");
         let err = Settings::default().for_hook(Some(r#"{"warmPool": {"http": {"port": 80}}}"#)).unwrap_err();
         assert!(err.to_string().contains("unknown field `http`"), "{err}");
+    }
+
+    #[test]
+    fn the_calls_before_the_first_look_are_counted_for_the_hand_over() {
+        assert_eq!(Settings::default().calls_before_first_look(), 4, "hook, group, refresh, launch template version");
+        assert_eq!(Settings { check_release: false, ..Settings::default() }.calls_before_first_look(), 2);
+        assert_eq!(Settings { check_targets: false, ..Settings::default() }.calls_before_first_look(), 4);
+        assert_eq!(Settings::default().for_transition(Transition::IntoWarmPool).calls_before_first_look(), 1, "the hook alone");
     }
 }
