@@ -11,6 +11,8 @@ pub enum ParameterError {
     Missing { example: &'static str },
     #[error("UserParameters are not valid JSON ({reason}); CodePipeline variables such as #{{SourceVariables.CommitId}} must sit inside quoted strings")]
     NotJson { reason: String },
+    #[error("UserParameters must be a JSON object, e.g. {example}; got {got}")]
+    NotObject { example: &'static str, got: &'static str },
     #[error("UserParameters field `{field}`: {reason}")]
     Field { field: String, reason: String },
 }
@@ -32,8 +34,19 @@ impl From<ParameterError> for JobFailure {
 /// misspelt option fails loudly instead of silently taking its default.
 pub fn parse<T: DeserializeOwned>(raw: Option<&str>, example: &'static str) -> Result<T, ParameterError> {
     let raw = raw.map(str::trim).filter(|r| !r.is_empty()).ok_or(ParameterError::Missing { example })?;
-    if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(raw) {
-        return Err(ParameterError::NotJson { reason: e.to_string() });
+    let value = serde_json::from_str::<serde_json::Value>(raw).map_err(|e| ParameterError::NotJson { reason: e.to_string() })?;
+    let got = match value {
+        serde_json::Value::Object(_) => None,
+        serde_json::Value::Array(_) => Some("an array"),
+        serde_json::Value::String(_) => Some("a string"),
+        serde_json::Value::Number(_) => Some("a number"),
+        serde_json::Value::Bool(_) => Some("true or false"),
+        serde_json::Value::Null => Some("null"),
+    };
+    if let Some(got) = got {
+        // serde's own words ("invalid type: sequence, expected struct RefreshParameters") name a
+        // Rust type, not what to write.
+        return Err(ParameterError::NotObject { example, got });
     }
     let de = &mut serde_json::Deserializer::from_str(raw);
     serde_path_to_error::deserialize(de).map_err(|e| {
@@ -116,6 +129,14 @@ mod tests {
     fn valid_parameters_parse() {
         let p: Params = parse(Some(r#"{"group":"web","nested":{"percent":5}}"#), EXAMPLE).unwrap();
         assert_eq!(p.nested, Some(Nested { percent: 5 }));
+    }
+
+    #[test]
+    fn json_that_is_not_an_object_is_refused_saying_what_it_is() {
+        for (raw, got) in [("[1]", "an array"), ("\"web\"", "a string"), ("42", "a number"), ("true", "true or false"), ("null", "null")] {
+            let err = parse::<Params>(Some(raw), EXAMPLE).unwrap_err();
+            assert_eq!(err.to_string(), format!("UserParameters must be a JSON object, e.g. {EXAMPLE}; got {got}"));
+        }
     }
 
     #[test]
