@@ -81,6 +81,33 @@ pub fn filled(field: &str, value: &str) -> Result<(), ParameterError> {
     resolved(field, value)
 }
 
+/// An AWS name's length limit, with what it names for the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NameLimit {
+    pub max: usize,
+    pub what: &'static str,
+}
+
+/// AutoScalingGroupName: `XmlStringMaxLen255` in Auto Scaling's API model.
+pub const GROUP_NAME: NameLimit = NameLimit { max: 255, what: "Auto Scaling group names" };
+/// PipelineName: at most 100 characters (CodePipeline's API model).
+pub const PIPELINE_NAME: NameLimit = NameLimit { max: 100, what: "CodePipeline pipeline names" };
+/// AlarmName: at most 255 characters (CloudWatch's API model).
+pub const ALARM_NAME: NameLimit = NameLimit { max: 255, what: "CloudWatch alarm names" };
+
+/// `value` must fit AWS's limit for the name it is: refused here, naming the limit, rather
+/// than by AWS with a message about a request the user never wrote.
+pub fn within(field: &str, value: &str, limit: NameLimit) -> Result<(), ParameterError> {
+    let length = value.chars().count();
+    if length > limit.max {
+        return Err(ParameterError::field(
+            field,
+            format!("is {length} characters long; {} are at most {} characters", limit.what, limit.max),
+        ));
+    }
+    Ok(())
+}
+
 /// serde_json appends " at line 1 column 42", which means nothing to someone editing a
 /// pipeline action's parameters.
 pub(crate) fn strip_position(reason: &str) -> String {
@@ -129,6 +156,18 @@ mod tests {
     fn valid_parameters_parse() {
         let p: Params = parse(Some(r#"{"group":"web","nested":{"percent":5}}"#), EXAMPLE).unwrap();
         assert_eq!(p.nested, Some(Nested { percent: 5 }));
+    }
+
+    #[test]
+    fn a_name_longer_than_aws_allows_is_refused_naming_the_limit() {
+        let err = within("autoScalingGroupName", &"g".repeat(5_000), GROUP_NAME).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "UserParameters field `autoScalingGroupName`: is 5000 characters long; Auto Scaling group names are at most 255 characters"
+        );
+        assert!(within("pipeline", &"p".repeat(100), PIPELINE_NAME).is_ok(), "the limit itself is allowed");
+        assert!(within("pipeline", &"p".repeat(101), PIPELINE_NAME).is_err());
+        assert!(within("alarms", &"é".repeat(255), ALARM_NAME).is_ok(), "characters, not bytes");
     }
 
     #[test]

@@ -115,6 +115,13 @@ impl ActionParameters {
     pub fn parse(raw: Option<&str>) -> Result<Self, ParameterError> {
         let p: ActionParameters = parameters::parse(raw, EXAMPLE)?;
         parameters::filled("pipeline", &p.pipeline)?;
+        parameters::within("pipeline", &p.pipeline, parameters::PIPELINE_NAME)?;
+        if let Some(group) = &p.staging_group {
+            parameters::within("stagingGroup", group, parameters::GROUP_NAME)?;
+        }
+        for alarm in p.alarms.iter().flatten() {
+            parameters::within("alarms", alarm, parameters::ALARM_NAME)?;
+        }
         for (field, value) in [("pipelineExecutionId", &p.pipeline_execution_id), ("release.commitId", &p.release.commit_id)] {
             if let Some(v) = value {
                 parameters::resolved(field, v)?;
@@ -199,5 +206,16 @@ mod tests {
         assert!(ActionParameters::parse(Some(EXAMPLE)).unwrap_err().to_string().contains("pipelineExecutionId"));
         assert!(ActionParameters::parse(Some(r#"{"pipeline":"release","colour":"red"}"#)).is_err());
         assert!(ActionParameters::parse(Some(r#"{"pipeline":" "}"#)).unwrap_err().to_string().contains("pipeline"));
+    }
+
+    #[test]
+    fn names_longer_than_aws_allows_are_refused_naming_the_limit() {
+        let long_pipeline = format!(r#"{{"pipeline":"{}"}}"#, "p".repeat(101));
+        let err = ActionParameters::parse(Some(&long_pipeline)).unwrap_err().to_string();
+        assert!(err.ends_with("CodePipeline pipeline names are at most 100 characters"), "{err}");
+        let long_group = format!(r#"{{"pipeline":"release","stagingGroup":"{}"}}"#, "g".repeat(256));
+        assert!(ActionParameters::parse(Some(&long_group)).unwrap_err().to_string().contains("`stagingGroup`"));
+        let long_alarm = format!(r#"{{"pipeline":"release","alarms":["ok","{}"]}}"#, "a".repeat(256));
+        assert!(ActionParameters::parse(Some(&long_alarm)).unwrap_err().to_string().contains("CloudWatch alarm names are at most 255"));
     }
 }

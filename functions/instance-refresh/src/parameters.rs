@@ -67,6 +67,7 @@ impl RefreshParameters {
         let params: RefreshParameters = parameters::parse(raw, EXAMPLE)?;
         parameters::filled("stage", &params.stage)?;
         parameters::filled("autoScalingGroupName", &params.auto_scaling_group_name)?;
+        parameters::within("autoScalingGroupName", &params.auto_scaling_group_name, parameters::GROUP_NAME)?;
         if let Some(image) = &params.image_id {
             if !image.starts_with("ami-") {
                 return Err(ParameterError::field("imageId", format!("`{image}` is not an AMI id (ami-…)")));
@@ -175,5 +176,12 @@ mod tests {
         let err =
             RefreshParameters::parse(Some(r#"{"stage":"dev","autoScalingGroupName":"g","launchTemplateVersionsToKeep":0}"#)).unwrap_err();
         assert!(err.to_string().contains("launchTemplateVersionsToKeep"), "{err}");
+    }
+
+    #[test]
+    fn a_group_name_longer_than_auto_scaling_allows_is_refused_naming_the_limit() {
+        let raw = format!(r#"{{"stage":"dev","autoScalingGroupName":"{}"}}"#, "g".repeat(5_000));
+        let err = RefreshParameters::parse(Some(&raw)).unwrap_err().to_string();
+        assert!(err.ends_with("is 5000 characters long; Auto Scaling group names are at most 255 characters"), "{err}");
     }
 }

@@ -36,6 +36,7 @@ impl DeployedParameters {
     pub fn parse(raw: Option<&str>) -> Result<Self, ParameterError> {
         let p: DeployedParameters = parameters::parse(raw, EXAMPLE)?;
         parameters::filled("pipeline", &p.pipeline)?;
+        parameters::within("pipeline", &p.pipeline, parameters::PIPELINE_NAME)?;
         parameters::filled("stage", &p.stage)?;
         if let Some(execution) = &p.pipeline_execution_id {
             parameters::filled("pipelineExecutionId", execution)?;
@@ -103,5 +104,12 @@ mod tests {
         let artifact = InputArtifact { name: "SourceArtifact".into(), revision: Some("c0ffee".into()), s3_location: None };
         assert_eq!(p.release(&[artifact]).commit_id.as_deref(), Some("c0ffee"));
         assert_eq!(p.release(&[]).commit_id, None);
+    }
+
+    #[test]
+    fn a_pipeline_name_longer_than_codepipeline_allows_is_refused_naming_the_limit() {
+        let raw = format!(r#"{{"pipeline":"{}","stage":"production"}}"#, "p".repeat(101));
+        let err = DeployedParameters::parse(Some(&raw)).unwrap_err().to_string();
+        assert!(err.ends_with("CodePipeline pipeline names are at most 100 characters"), "{err}");
     }
 }
