@@ -211,3 +211,47 @@ proptest! {
         }
     }
 }
+
+/// Each parser fed every sample grown to Lambda's 6 MB synchronous payload limit.
+#[test]
+fn events_at_lambdas_payload_limit_are_read_or_refused_cleanly() {
+    let padding = Value::from("x".repeat(6 * 1024 * 1024 - 16 * 1024));
+    for sample in SAMPLES.iter() {
+        let mut event = sample.clone();
+        if let Value::Object(map) = &mut event {
+            map.insert("padding".into(), padding.clone());
+        }
+        let readable = |message: String| assert!(message.trim().len() >= 10, "{message:?}");
+        if let Err(err) = lifecycle_health::event::parse(event.clone(), chrono::Utc::now()) {
+            readable(err.to_string());
+        }
+        if let Err(err) = CodePipelineJob::from_event(&event) {
+            readable(err.to_string());
+        }
+        if let Err(err) = PipelineEvent::parse(&event) {
+            readable(err.to_string());
+        }
+    }
+}
+
+#[test]
+fn oversized_user_parameters_are_refused_naming_what_aws_allows() {
+    let start = SAMPLES
+        .iter()
+        .find(|s| {
+            s.pointer("/CodePipeline.job/data/actionConfiguration/configuration/UserParameters")
+                .and_then(Value::as_str)
+                .is_some_and(|p| p.contains("autoScalingGroupName"))
+        })
+        .expect("an instance-refresh job sample");
+    let raw = start.pointer("/CodePipeline.job/data/actionConfiguration/configuration/UserParameters").unwrap().as_str().unwrap();
+    let mut params: Value = serde_json::from_str(raw).unwrap();
+    params["autoScalingGroupName"] = Value::from("g".repeat(5_000));
+    let err = instance_refresh::parameters::RefreshParameters::parse(Some(&params.to_string())).unwrap_err().to_string();
+    assert!(err.contains("Auto Scaling group names are at most 255 characters"), "{err}");
+    // A megabyte of parameters: refused by what is wrong in it, without a panic.
+    params["autoScalingGroupName"] = Value::from("web");
+    params["padding"] = Value::from("p".repeat(1024 * 1024));
+    let err = instance_refresh::parameters::RefreshParameters::parse(Some(&params.to_string())).unwrap_err().to_string();
+    assert!(err.contains("unknown field `padding`"), "{err}");
+}
