@@ -6,7 +6,7 @@ use aws_sdk_ec2::types::RequestLaunchTemplateData;
 use instance_refresh::RefreshAction;
 use integration_tests::{emulator, launch_template, launching_hook, Emulator};
 use serde_json::{json, Value};
-use shared::codepipeline::{run_job, JobReporter};
+use shared::codepipeline::{run_job, CodePipelineJob, Fallback, JobOutcome, JobReporter};
 use shared::testing::invocation;
 use std::time::Duration;
 
@@ -436,4 +436,25 @@ async fn a_refresh_that_could_outlive_codepipelines_24_hours_changes_nothing() {
     assert!(message.contains("the refresh could run 24 h 1 min (1 checkpoint pause × 24 h delay + bake 1 min)"), "{message}");
     assert_eq!(world.versions(&template).await, vec![1], "no launch template version created");
     assert_eq!(world.em.get("/refreshes").as_array().unwrap().len(), 0, "no refresh started");
+}
+
+#[tokio::test]
+async fn a_job_delivered_again_after_its_refresh_ended_answers_from_it_and_starts_no_second_one() {
+    let world = World::new().await;
+    let _turn = world.em.exclusive().await;
+    world.group("web-again", 2, false, false).await;
+    let (job, event) = world.job(params("web-again"));
+    let done = world.drive(job, event.clone(), |_| "CONTINUE").await;
+    assert_eq!(done["result"]["kind"], "success", "{done}");
+    // The first job's event, delivered once more (a Lambda retry after a lost answer, a duplicate):
+    // the same launch template version (its ClientToken is the job id), so the ended refresh is its.
+    let answer = world.action.handle(CodePipelineJob::from_event(&event).unwrap(), Fallback::default()).await.unwrap();
+    match answer.outcome {
+        JobOutcome::Succeeded { summary, output_variables } => {
+            assert!(summary.ends_with("succeeded"), "{summary}");
+            assert_eq!(Some(output_variables["RefreshId"].as_str()), done["result"]["outputVariables"]["RefreshId"].as_str());
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(world.em.get("/refreshes").as_array().unwrap().len(), 1, "no second refresh");
 }

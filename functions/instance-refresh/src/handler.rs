@@ -18,7 +18,7 @@ use crate::error::RefreshError;
 use crate::parameters::RefreshParameters;
 use crate::pruning::{protected_versions, versions_to_prune};
 use crate::release::{merge_release_tags, release_of, resolve_release, Release};
-use crate::running::{decide_on_running, RunningDecision};
+use crate::running::{decide_on_running, made_by_job, version_description, RunningDecision};
 use crate::tracking::{outcome_for, release_state_to_record, RefreshSnapshot};
 
 /// The SDK clients, built once per execution environment.
@@ -101,8 +101,14 @@ impl RefreshAction {
         info!(group, seconds = longest.total_seconds(), ?longest, "what the refresh waits on purpose (boot time and hooks come on top)");
         longest.check_fits_codepipeline()?;
 
-        if let Some(running) = self.active_refresh(group).await? {
+        let latest = auto_scaling::latest_refresh(&self.autoscaling, group).await?;
+        if let Some(running) = latest.clone().filter(|r| r.status.is_active()) {
             return self.adopt_or_refuse(running, &release, group, &params).await.map(Answer::from);
+        }
+        if let Some(ended) = latest.as_ref() {
+            if let Some(outcome) = self.ended_for_this_job(ended, job, group, &release, &params).await? {
+                return Ok(Answer::from(outcome));
+            }
         }
 
         let current_version = source.template.version.clone().unwrap_or_else(|| "$Default".to_owned());
@@ -111,7 +117,7 @@ impl RefreshAction {
             .ok_or_else(|| RefreshError::TemplateVersionMissing { group: group.to_owned(), version: current_version })?;
         check_overrides(source.mixed_instances_policy.as_ref(), &current.template_id, current.template_name.as_deref())?;
         let tags = merge_release_tags(current.tag_specifications.clone(), &release)?;
-        let description = format!("release {} for {} (from version {})", release.id, release.stage, current.number);
+        let description = version_description(&release.id, &release.stage, current.number, &job.id);
         let new_version =
             launch_templates::create_version(&self.ec2, &current, &tags, params.image_id.as_deref(), &description, &job.id).await?;
         info!(template = %current.template_id, from = current.number, version = new_version, release = %release.id, "launch template version created");
@@ -154,6 +160,29 @@ impl RefreshAction {
             prune
         });
         Ok(Answer { outcome, after_answer })
+    }
+
+    /// The group's newest refresh, ended, when this very job started it (its version names the
+    /// job): the job was delivered again after its refresh ended, and that refresh's outcome is
+    /// the answer. Without this the retry would fail on its own ClientToken, the group having
+    /// moved on to the version the job made.
+    async fn ended_for_this_job(
+        &self,
+        ended: &RefreshSnapshot,
+        job: &CodePipelineJob,
+        group: &str,
+        release: &Release,
+        params: &RefreshParameters,
+    ) -> Result<Option<JobOutcome>, RefreshError> {
+        let (Some(template), Some(version)) = (&ended.desired_template, ended.desired_version()) else { return Ok(None) };
+        let Some(made) = launch_templates::describe_version(&self.ec2, template, version).await? else { return Ok(None) };
+        if !made_by_job(made.description.as_deref(), &job.id) {
+            return Ok(None);
+        }
+        info!(refresh_id = %ended.id, status = %ended.status_text, "this job's refresh already ended; answering from it");
+        let tracked = tracked(&ended.id, group, made.number, release, ended.start_time.clone(), params);
+        let outcome = outcome_for(ended, &tracked, SystemTime::now())?;
+        self.record_release_state(outcome, &tracked).await.map(Some)
     }
 
     async fn active_refresh(&self, group: &str) -> Result<Option<RefreshSnapshot>, RefreshError> {

@@ -4,6 +4,18 @@
 use crate::parameters::InProgressPolicy;
 use crate::tracking::RefreshSnapshot;
 
+/// The description of the launch template version a job makes. It names the job, so that the
+/// job delivered again (a Lambda retry, a duplicate) after its refresh ended recognises that
+/// refresh as its own: its outcome is the answer, and no second refresh replaces the group.
+pub fn version_description(release: &str, stage: &str, from: i64, job_id: &str) -> String {
+    format!("release {release} for {stage} (from version {from}; job {job_id})")
+}
+
+/// Whether a version with `description` was made by job `job_id`.
+pub fn made_by_job(description: Option<&str>, job_id: &str) -> bool {
+    description.is_some_and(|d| d.ends_with(&format!("; job {job_id})")))
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunningDecision {
     /// Track the running refresh as this job's own.
@@ -125,5 +137,16 @@ mod tests {
         let whole = RefreshSnapshot { last_checkpoint: Some(100), ..running() };
         let full = decide_on_running(&whole, Some("c1"), "c1", "web", InProgressPolicy::AdoptSameRelease, false);
         assert_eq!(full, RunningDecision::Adopt { launch_template_version: 12 }, "a last checkpoint of 100 replaces the whole group");
+    }
+
+    #[test]
+    fn a_version_names_the_job_that_made_it() {
+        let description = version_description("abc1234", "staging", 4, "5b3f6f8f-2fc0-4e44-b362-4cc78482d701");
+        assert_eq!(description, "release abc1234 for staging (from version 4; job 5b3f6f8f-2fc0-4e44-b362-4cc78482d701)");
+        assert!(made_by_job(Some(&description), "5b3f6f8f-2fc0-4e44-b362-4cc78482d701"));
+        assert!(!made_by_job(Some(&description), "5b3f6f8f"), "the whole id");
+        assert!(!made_by_job(Some("release abc1234 for staging (from version 4)"), "5b3f6f8f"), "made before jobs were named");
+        assert!(!made_by_job(None, "x"));
+        assert!(description.len() < 255, "a version description is at most 255 characters");
     }
 }

@@ -16,6 +16,7 @@ pub struct TemplateVersion {
     pub template_name: Option<String>,
     pub number: i64,
     pub tag_specifications: Vec<TagSpecification>,
+    pub description: Option<String>,
 }
 
 /// Resolves `template` at `version` (`$Latest`, `$Default` or a number) to a concrete version.
@@ -37,6 +38,7 @@ pub async fn describe_version(client: &Client, template: &TemplateRef, version: 
                 .launch_template_data()
                 .map(|d| d.tag_specifications().iter().map(plain_spec).collect())
                 .unwrap_or_default(),
+            description: v.version_description().map(str::to_owned),
         })
     }))
 }
