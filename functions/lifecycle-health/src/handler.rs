@@ -11,7 +11,7 @@ use shared::aws::AwsCallError;
 use tracing::{error, info, warn};
 
 use crate::aws::lifecycle::{self, bounded, Answered};
-use crate::aws::probe::{Context, InstanceFacts, Probe};
+use crate::aws::probe::{Context, Probe};
 use crate::clock::{Clock, SystemClock};
 use crate::decision::{decide, Decision};
 use crate::event::{continuation_payload, parse, EventError, Incoming, LaunchCheck, LifecycleActionDetail, Progress, Transition};
@@ -128,7 +128,7 @@ impl<C: Clock> HealthGate<C> {
         let mut progress = check.progress.clone();
         progress.invocation += 1;
         let mut waiting = Waiting { last_heartbeat: progress.last_heartbeat_at.unwrap_or(check.started_at), progress };
-        let mut facts = InstanceFacts::default();
+        let mut facts = None;
         for attempt in 0.. {
             let look = self.probe.look(&action.ec2_instance_id, &context, &settings, &mut facts).await?;
             let now = self.clock.now();

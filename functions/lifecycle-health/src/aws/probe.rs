@@ -7,7 +7,7 @@ use aws_sdk_ec2::types::{Filter, InstanceStateName, InstanceStatusSummary, Summa
 use aws_sdk_elasticloadbalancingv2::types::{TargetDescription, TargetHealthReasonEnum, TargetHealthStateEnum};
 use shared::aws::AwsCallError;
 
-use aws_sdk_autoscaling::types::LaunchTemplateSpecification;
+use aws_sdk_autoscaling::types::{LaunchTemplateSpecification, MixedInstancesPolicy};
 use aws_sdk_ec2::types::ResourceType;
 use chrono::{DateTime, Utc};
 
@@ -27,10 +27,9 @@ pub struct Context {
 }
 
 /// Facts about the instance that do not change during an action, read on the first look
-/// that needs them.
-#[derive(Debug, Clone, Default)]
+/// that needs them (`None` until then).
+#[derive(Debug, Clone)]
 pub struct InstanceFacts {
-    read: bool,
     private_ip: Option<String>,
     root_attached_at: Option<DateTime<Utc>>,
 }
@@ -59,7 +58,7 @@ impl Probe {
         instance_id: &str,
         context: &Context,
         settings: &Settings,
-        facts: &mut InstanceFacts,
+        facts: &mut Option<InstanceFacts>,
     ) -> Result<Look, AwsCallError> {
         let budget = settings.look_budget();
         match tokio::time::timeout(budget, self.checks(instance_id, context, settings, facts)).await {
@@ -73,22 +72,22 @@ impl Probe {
         instance_id: &str,
         context: &Context,
         settings: &Settings,
-        facts: &mut InstanceFacts,
+        facts: &mut Option<InstanceFacts>,
     ) -> Result<Checks, AwsCallError> {
         let instance = self.instance(instance_id).await?;
         let tags = self.tags(instance_id, &settings.bootstrap_tag).await?;
         let strict = context.transition == Transition::RootVolumeReplacement;
-        if !facts.read && (strict || tags.bootstrap_at.is_some() || settings.http.is_some()) && instance_is_listed(&instance) {
+        if facts.is_none() && (strict || tags.bootstrap_at.is_some() || settings.http.is_some()) && instance_is_listed(&instance) {
             *facts = self.facts(instance_id).await?;
         }
-        let root_attached_at = facts.root_attached_at;
+        let root_attached_at = facts.as_ref().and_then(|f| f.root_attached_at);
         let freshness = if strict { Freshness::Strict { root_attached_at } } else { Freshness::Lenient { root_attached_at } };
         let bootstrap = bootstrap::check(&tags, freshness);
         let release = context.release.check(&tags.launch);
         let targets = if settings.check_targets { self.targets(instance_id, &context.target_groups).await? } else { Vec::new() };
         let http = match (&settings.http, &instance) {
             (None, _) => HttpCheckResult::NotConfigured,
-            (Some(http), InstanceCheck::Running { .. }) => match facts.private_ip.as_deref() {
+            (Some(http), InstanceCheck::Running { .. }) => match facts.as_ref().and_then(|f| f.private_ip.as_deref()) {
                 Some(ip) => http_check(ip, http).await,
                 None => HttpCheckResult::Failed { detail: "the instance has no private IP yet".into() },
             },
@@ -122,7 +121,7 @@ impl Probe {
 
     /// The private IP (for the HTTP check) and when the root volume was attached (a boot runs
     /// on it: a bootstrap tag from before then is an earlier boot's).
-    async fn facts(&self, instance_id: &str) -> Result<InstanceFacts, AwsCallError> {
+    async fn facts(&self, instance_id: &str) -> Result<Option<InstanceFacts>, AwsCallError> {
         let out = self
             .ec2
             .describe_instances()
@@ -131,7 +130,7 @@ impl Probe {
             .await
             .map_err(|e| AwsCallError::from_sdk("ec2:DescribeInstances", e))?;
         let Some(instance) = out.reservations().iter().flat_map(|r| r.instances()).find(|i| i.instance_id() == Some(instance_id)) else {
-            return Ok(InstanceFacts::default());
+            return Ok(None);
         };
         let root = instance.root_device_name();
         let root_attached_at = instance
@@ -141,7 +140,7 @@ impl Probe {
             .and_then(|m| m.ebs())
             .and_then(|ebs| ebs.attach_time())
             .and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()));
-        Ok(InstanceFacts { read: true, private_ip: instance.private_ip_address().map(str::to_owned), root_attached_at })
+        Ok(Some(InstanceFacts { private_ip: instance.private_ip_address().map(str::to_owned), root_attached_at }))
     }
 
     /// The bootstrap tags user data sets and the launch tags EC2 set, in one call.
@@ -169,8 +168,10 @@ impl Probe {
         let Some(found) = out.auto_scaling_groups().iter().find(|g| g.auto_scaling_group_name() == Some(group)) else {
             return Ok(GroupView::default());
         };
-        let mixed = found.mixed_instances_policy().and_then(|m| m.launch_template()).and_then(|t| t.launch_template_specification());
-        Ok(GroupView { target_groups: found.target_group_arns().to_vec(), template: found.launch_template().or(mixed).map(template_spec) })
+        Ok(GroupView {
+            target_groups: found.target_group_arns().to_vec(),
+            template: template_of(found.launch_template(), found.mixed_instances_policy()),
+        })
     }
 
     /// The release `group` launches now: its refresh's desired version while one rolls forward,
@@ -187,10 +188,7 @@ impl Probe {
         let latest = out.instance_refreshes().first().map(|r| LatestRefresh {
             id: r.instance_refresh_id().unwrap_or_default().to_owned(),
             status: r.status().map(|s| s.as_str().to_owned()).unwrap_or_default(),
-            desired: r.desired_configuration().and_then(|d| {
-                let mixed = d.mixed_instances_policy().and_then(|m| m.launch_template()).and_then(|t| t.launch_template_specification());
-                d.launch_template().or(mixed).map(template_spec)
-            }),
+            desired: r.desired_configuration().and_then(|d| template_of(d.launch_template(), d.mixed_instances_policy())),
         });
         let Some((spec, source)) = release::current_template(template, latest) else { return Ok(None) };
         let out = self
@@ -250,12 +248,15 @@ impl Probe {
     }
 }
 
-fn template_spec(spec: &LaunchTemplateSpecification) -> TemplateRef {
-    TemplateRef {
+/// The launch template a group (or a refresh's desired configuration) launches from: its own,
+/// or its MixedInstancesPolicy's.
+fn template_of(own: Option<&LaunchTemplateSpecification>, mixed: Option<&MixedInstancesPolicy>) -> Option<TemplateRef> {
+    let spec = own.or_else(|| mixed.and_then(|m| m.launch_template()).and_then(|t| t.launch_template_specification()))?;
+    Some(TemplateRef {
         id: spec.launch_template_id().map(str::to_owned),
         name: spec.launch_template_name().map(str::to_owned),
         version: spec.version().map(str::to_owned),
-    }
+    })
 }
 
 fn instance_is_listed(instance: &InstanceCheck) -> bool {
