@@ -105,16 +105,16 @@ impl RefreshAction {
         if let Some(running) = latest.clone().filter(|r| r.status.is_active()) {
             return self.adopt_or_refuse(running, &release, group, &params).await.map(Answer::from);
         }
-        if let Some(ended) = latest.as_ref() {
-            if let Some(outcome) = self.ended_for_this_job(ended, job, group, &release, &params).await? {
-                return Ok(Answer::from(outcome));
-            }
-        }
 
         let current_version = source.template.version.clone().unwrap_or_else(|| "$Default".to_owned());
         let current = launch_templates::describe_version(&self.ec2, &source.template, &current_version)
             .await?
             .ok_or_else(|| RefreshError::TemplateVersionMissing { group: group.to_owned(), version: current_version })?;
+        if let Some(ended) = latest.as_ref() {
+            if let Some(outcome) = self.ended_for_this_job(ended, &current, job, group, &release, &params).await? {
+                return Ok(Answer::from(outcome));
+            }
+        }
         check_overrides(source.mixed_instances_policy.as_ref(), &current.template_id, current.template_name.as_deref())?;
         let tags = merge_release_tags(current.tag_specifications.clone(), &release)?;
         let description = version_description(&release.id, &release.stage, current.number, &job.id);
@@ -165,22 +165,32 @@ impl RefreshAction {
     /// The group's newest refresh, ended, when this very job started it (its version names the
     /// job): the job was delivered again after its refresh ended, and that refresh's outcome is
     /// the answer. Without this the retry would fail on its own ClientToken, the group having
-    /// moved on to the version the job made.
+    /// moved on to the version the job made. `current` is the group's version, already read:
+    /// after a successful refresh it is the one the refresh rolled out.
     async fn ended_for_this_job(
         &self,
         ended: &RefreshSnapshot,
+        current: &TemplateVersion,
         job: &CodePipelineJob,
         group: &str,
         release: &Release,
         params: &RefreshParameters,
     ) -> Result<Option<JobOutcome>, RefreshError> {
         let (Some(template), Some(version)) = (&ended.desired_template, ended.desired_version()) else { return Ok(None) };
-        let Some(made) = launch_templates::describe_version(&self.ec2, template, version).await? else { return Ok(None) };
-        if !made_by_job(made.description.as_deref(), &job.id) {
+        let is_current = version == current.number.to_string() && template.id.as_deref().is_none_or(|id| id == current.template_id);
+        let (number, description) = if is_current {
+            (current.number, current.description.clone())
+        } else {
+            match launch_templates::describe_version(&self.ec2, template, version).await? {
+                Some(made) => (made.number, made.description),
+                None => return Ok(None),
+            }
+        };
+        if !made_by_job(description.as_deref(), &job.id) {
             return Ok(None);
         }
         info!(refresh_id = %ended.id, status = %ended.status_text, "this job's refresh already ended; answering from it");
-        let tracked = tracked(&ended.id, group, made.number, release, ended.start_time.clone(), params);
+        let tracked = tracked(&ended.id, group, number, release, ended.start_time.clone(), params);
         let outcome = outcome_for(ended, &tracked, SystemTime::now())?;
         self.record_release_state(outcome, &tracked).await.map(Some)
     }
