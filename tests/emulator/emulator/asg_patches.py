@@ -19,13 +19,17 @@ from moto.autoscaling.models import FakeAutoScalingGroup, InstanceState
 _original_init = InstanceState.__init__
 
 
+def template_version(template: Any, number: int) -> dict[str, str]:
+    """An instance's `LaunchTemplate`, as Auto Scaling describes it."""
+    return {"LaunchTemplateId": template.id, "LaunchTemplateName": template.name, "Version": str(number)}
+
+
 def launched_from(group: Any) -> dict[str, str] | None:
     """The launch template version a launch of `group` uses right now, resolved to its number."""
     template = getattr(group, "ec2_launch_template", None)
     if template is None:
         return None
-    version = template.get_version(group.launch_template_version or "$Default")
-    return {"LaunchTemplateId": template.id, "LaunchTemplateName": template.name, "Version": str(version.number)}
+    return template_version(template, template.get_version(group.launch_template_version or "$Default").number)
 
 
 def _init(self: InstanceState, *args: Any, **kwargs: Any) -> None:

@@ -23,7 +23,7 @@ from moto.autoscaling.models import ASG_NAME_TAG, InstanceState, autoscaling_bac
 from moto.cloudwatch.models import cloudwatch_backends
 
 from . import health
-from .asg_patches import remember_group_settings, version_key
+from .asg_patches import remember_group_settings, template_version, version_key
 from .protocol import AwsError, iso, validation
 from .warm_pools import WarmPools
 
@@ -462,11 +462,7 @@ class AutoScaling:
             is_instance_type_default=False,
             subnet_id=subnet,
         )
-        launched_from = {
-            "LaunchTemplateId": template.id,
-            "LaunchTemplateName": template.name,
-            "Version": str(target.version),
-        }
+        launched_from = template_version(template, target.version)
         for instance in reservation.instances:
             health.note_launch(instance.id)
             self.world.boot.launched(group.account_id, group.region, group.name, instance.id, version.user_data, tags)
@@ -500,11 +496,7 @@ class AutoScaling:
         instance.block_device_mapping[device].attach_time = attached
         volume.attachment.attach_time = attached
         state = next(s for s in group.instance_states if s.instance.id == instance_id)
-        state.launched_from = {
-            "LaunchTemplateId": template.id,
-            "LaunchTemplateName": template.name,
-            "Version": str(target.version),
-        }
+        state.launched_from = template_version(template, target.version)
         hooks = self.launch_hooks(group)
         state.lifecycle_state = "Pending:Wait" if hooks else "InService"
         health.note_launch(instance_id)
@@ -620,6 +612,10 @@ class AutoScaling:
         group.ec2_backend.terminate_instances(instance_ids)
         group.instance_states = [s for s in group.instance_states if s.instance.id not in instance_ids]
         self.sync_targets(group)
+        self.close_actions(instance_ids)
+
+    def close_actions(self, instance_ids: list[str]) -> None:
+        """Open actions of terminated instances end ABANDONed: nothing can answer them now."""
         for a in self.actions:
             if a.instance_id in instance_ids and a.result is None:
                 a.result = "ABANDON"

@@ -629,31 +629,27 @@ class CodePipeline:
     def emit_action(self, job: Job, state: str) -> None:
         if job.pipeline is None:
             return
-        self.emit_action_event(
-            job.account,
-            job.region,
-            job.pipeline,
-            job.execution_id,
-            job.execution_started or job.action_started,
-            job.stage,
-            job.action,
-            job.action_execution_id or job.first_job_id,
-            state,
-            LAMBDA_ACTION,
-        )
+        self._emit_for(job, job.action_started, job.first_job_id, state, LAMBDA_ACTION)
 
     def emit_approval(self, approval: Approval, state: str) -> None:
+        self._emit_for(approval, approval.started, approval.token, state, MANUAL_APPROVAL)
+
+    def _emit_for(
+        self, run: Job | Approval, started: float, first_id: str, state: str, action_type: dict[str, str]
+    ) -> None:
+        """A job's or an approval's state change: its execution's start (else its own) and its
+        action execution id (else the id it was first known by)."""
         self.emit_action_event(
-            approval.account,
-            approval.region,
-            approval.pipeline,
-            approval.execution_id,
-            approval.execution_started or approval.started,
-            approval.stage,
-            approval.action,
-            approval.action_execution_id or approval.token,
+            run.account,
+            run.region,
+            run.pipeline,
+            run.execution_id,
+            run.execution_started or started,
+            run.stage,
+            run.action,
+            run.action_execution_id or first_id,
             state,
-            MANUAL_APPROVAL,
+            action_type,
         )
 
     def emit_action_event(

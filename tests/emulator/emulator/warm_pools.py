@@ -259,9 +259,7 @@ class WarmPools:
             pool.instances = [w for w in pool.instances if w.instance_id not in instance_ids]
         if instance_ids:
             group.ec2_backend.terminate_instances(instance_ids)
-        for a in self.asg.actions:
-            if a.instance_id in instance_ids and a.result is None:
-                a.result = "ABANDON"
+        self.asg.close_actions(instance_ids)
 
     # ---------- time ----------
 
