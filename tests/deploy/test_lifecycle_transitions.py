@@ -83,13 +83,8 @@ def wait_for(what: str, condition, timeout: float = 180) -> Any:
 
 def new_release(deployed: Deployed, group: str, release: str) -> int:
     """A launch template version of the group's template carrying `release`, as instance-refresh makes."""
-    ec2, asg = deployed.client("ec2"), deployed.client("autoscaling")
-    spec = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][0]
-    template = (
-        spec.get("LaunchTemplate") or spec["MixedInstancesPolicy"]["LaunchTemplate"]["LaunchTemplateSpecification"]
-    )["LaunchTemplateId"]
-    version = ec2.create_launch_template_version(
-        LaunchTemplateId=template,
+    return deployed.client("ec2").create_launch_template_version(
+        LaunchTemplateId=template_id_of(deployed, group),
         SourceVersion="1",
         LaunchTemplateData={
             "TagSpecifications": [
@@ -100,7 +95,13 @@ def new_release(deployed: Deployed, group: str, release: str) -> int:
             ]
         },
     )["LaunchTemplateVersion"]["VersionNumber"]
-    return version
+
+
+def template_id_of(deployed: Deployed, group: str) -> str:
+    """The fleet's launch template for `group` (it bears the group's name)."""
+    return deployed.client("ec2").describe_launch_templates(LaunchTemplateNames=[group])["LaunchTemplates"][0][
+        "LaunchTemplateId"
+    ]
 
 
 def refresh(deployed: Deployed, group: str, refresh_id: str) -> dict[str, Any]:
@@ -126,7 +127,7 @@ def test_a_warm_instance_prepared_on_the_previous_release_is_abandoned_when_prom
     first = new_release(deployed, group, "r1")
     asg.update_auto_scaling_group(
         AutoScalingGroupName=group,
-        LaunchTemplate={"LaunchTemplateId": new_template_id(deployed, group), "Version": str(first)},
+        LaunchTemplate={"LaunchTemplateId": template_id_of(deployed, group), "Version": str(first)},
     )
     with booting(deployed, group) as user_data:
         asg.set_desired_capacity(AutoScalingGroupName=group, DesiredCapacity=2)
@@ -147,7 +148,7 @@ def test_a_warm_instance_prepared_on_the_previous_release_is_abandoned_when_prom
         refresh_id = asg.start_instance_refresh(
             AutoScalingGroupName=group,
             DesiredConfiguration={
-                "LaunchTemplate": {"LaunchTemplateId": new_template_id(deployed, group), "Version": str(second)}
+                "LaunchTemplate": {"LaunchTemplateId": template_id_of(deployed, group), "Version": str(second)}
             },
             Preferences={"MinHealthyPercentage": 50, "InstanceWarmup": 5},
         )["InstanceRefreshId"]
@@ -215,16 +216,10 @@ def test_a_warm_instance_prepared_on_the_previous_release_is_abandoned_when_prom
     assert others and {a["Result"] for a in others} == {"CONTINUE"}
 
 
-def new_template_id(deployed: Deployed, group: str) -> str:
-    return deployed.client("ec2").describe_launch_templates(LaunchTemplateNames=[group])["LaunchTemplates"][0][
-        "LaunchTemplateId"
-    ]
-
-
 def test_a_root_volume_replacement_waits_for_this_boots_bootstrap_tag(deployed):
     group, asg, ec2 = "web-production", deployed.client("autoscaling"), deployed.client("ec2")
     release = new_release(deployed, group, "r1")
-    template = new_template_id(deployed, group)
+    template = template_id_of(deployed, group)
     image = ec2.describe_launch_template_versions(LaunchTemplateId=template, Versions=["1"])["LaunchTemplateVersions"][
         0
     ]["LaunchTemplateData"]["ImageId"]
