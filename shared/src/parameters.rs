@@ -35,7 +35,7 @@ impl From<ParameterError> for JobFailure {
 pub fn parse<T: DeserializeOwned>(raw: Option<&str>, example: &'static str) -> Result<T, ParameterError> {
     let raw = raw.map(str::trim).filter(|r| !r.is_empty()).ok_or(ParameterError::Missing { example })?;
     let value = serde_json::from_str::<serde_json::Value>(raw).map_err(|e| ParameterError::NotJson { reason: e.to_string() })?;
-    let got = match value {
+    let got = match &value {
         serde_json::Value::Object(_) => None,
         serde_json::Value::Array(_) => Some("an array"),
         serde_json::Value::String(_) => Some("a string"),
@@ -48,8 +48,7 @@ pub fn parse<T: DeserializeOwned>(raw: Option<&str>, example: &'static str) -> R
         // Rust type, not what to write.
         return Err(ParameterError::NotObject { example, got });
     }
-    let de = &mut serde_json::Deserializer::from_str(raw);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let reason = strip_position(&e.inner().to_string());
         if path == "." {
