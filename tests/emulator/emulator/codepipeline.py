@@ -102,6 +102,8 @@ class Job:
     action_execution_id: str | None = None
     execution_started: float | None = None
     next_job_id: str | None = None
+    # Answers refused because the job was already answered: a function answering twice.
+    rejected_answers: int = 0
     # Fresh per job, like the real temporary credentials; tests check none is ever logged.
     credentials: dict[str, str] = field(default_factory=lambda: fresh_credentials())
 
@@ -146,6 +148,7 @@ class Job:
             "status": self.status,
             "result": self.result,
             "nextJobId": self.next_job_id,
+            "rejectedAnswers": self.rejected_answers,
             "pipelineName": self.pipeline,
             "stageName": self.stage,
             "actionName": self.action,
@@ -171,6 +174,8 @@ class Approval:
     error: dict[str, str] | None = None
     action_execution_id: str | None = None
     execution_started: float | None = None
+    # Answers refused because the approval was already answered.
+    rejected_answers: int = 0
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -185,6 +190,7 @@ class Approval:
             "answeredAt": iso(self.answered_at),
             "expires": iso(self.expires),
             "errorDetails": self.error,
+            "rejectedAnswers": self.rejected_answers,
         }
 
 
@@ -299,6 +305,7 @@ class CodePipeline:
             # Inferred text: the error code is modelled, the message is not documented.
             raise AwsError("JobNotFoundException", f"Job with id {job_id} was not found")
         if job.status != "Created":
+            job.rejected_answers += 1
             raise AwsError("InvalidJobStateException", f"Job {job_id} is already {job.status} and cannot be updated")
         return job
 
@@ -519,6 +526,7 @@ class CodePipeline:
                 "InvalidApprovalTokenException", f"The token for the approval request is not valid: {body.get('token')}"
             )
         if approval.status != "InProgress":
+            approval.rejected_answers += 1
             raise AwsError("ApprovalAlreadyCompletedException", APPROVAL_DONE)
         now = self.world.clock.now()
         approval.status = "Succeeded" if result["status"] == "Approved" else "Failed"

@@ -67,7 +67,8 @@ class Router:
         if path.startswith("/_emulator"):
             status, headers, payload = self.control(environ.get("REQUEST_METHOD", "GET"), path, body)
         else:
-            status, headers, payload = self.aws(environ, body)
+            with self.world.serving():
+                status, headers, payload = self.aws(environ, body)
         start_response(f"{status} {STATUS_TEXT.get(status, 'Status')}", list(headers.items()))
         return [payload]
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import threading
 from collections import Counter, defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from moto.moto_api import _internal as moto_api
@@ -41,6 +43,10 @@ class World:
         self.abandoned: dict[str, str] = {}
         # AWS calls answered, by caller (the access key id) and "service:Operation" (the local run's summary).
         self.calls: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        # AWS requests being answered now (a latency fault holds one): a test waits for none
+        # before it resets, so a late request never lands in the next test's world.
+        self.in_flight = 0
+        self._in_flight_lock = threading.Lock()
 
     def reset(self) -> None:
         with self.lock:
@@ -116,6 +122,16 @@ class World:
                 f"the emulator cannot run {function_arn}: no binary declared, or no --functions workspace",
             )
         self.lambdas.invoke_async(fn, payload)
+
+    @contextmanager
+    def serving(self) -> Iterator[None]:
+        with self._in_flight_lock:
+            self.in_flight += 1
+        try:
+            yield
+        finally:
+            with self._in_flight_lock:
+                self.in_flight -= 1
 
     def count_call(self, headers: dict[str, str], operation: str) -> None:
         found = re.search(r"Credential=([^/]+)/", headers.get("authorization", ""))

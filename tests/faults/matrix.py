@@ -1,0 +1,520 @@
+"""The fault matrix: every AWS operation each function calls, under four faults, through the real
+function binaries (debug builds) run as Lambda runs them (tests/faults/runtime_api.py) against the
+emulator, at TRACE, with canary secrets in the events and in the functions' own credentials.
+
+For each scenario a clean run first lists the operations the function calls (the emulator counts
+them by access key). Then, for each operation:
+  burst    2 throttling errors, which the SDK's retries absorb: the outcome is the clean run's
+  outage   503 on every attempt, outlasting the retries
+  latency  the answer delayed past the invocation's deadline
+  refused  the service's endpoint refusing connections (one cell per service: every operation of it)
+and in every cell:
+  answered  the job (or approval, lifecycle action, notice) gets its answer before the deadline,
+            or, where the answer itself could not be delivered, the invocation fails (so Lambda's
+            retry and the on-failure destination keep the event) and a retry answers it;
+  once      nothing is answered twice (the emulator counts refused second answers);
+  named     a failure a person reads names the operation and the cause;
+  canaries  no canary secret in any log line, answer or message.
+
+    python tests/faults/matrix.py [--function NAME] [--kinds burst,outage,latency,refused]
+
+Prints the table and a summary line; exit status 0 only when every check passed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "emulator"))
+sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import boto3  # noqa: E402
+import local_run  # noqa: E402
+from emulator.server import Emulator  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+from runtime_api import Outcome, RuntimeApi  # noqa: E402
+
+KINDS = ("burst", "outage", "latency", "refused")
+# Each function's own access key: the emulator counts calls by it.
+ACCESS_KEY = "AKIDFAULTMATRIX"
+# Canaries: the functions' own credentials and the events' artifact credentials. None may appear
+# in any output.
+CANARIES = {
+    "AWS_SECRET_ACCESS_KEY": "CANARY-own-secret-" + uuid.uuid4().hex,
+    "AWS_SESSION_TOKEN": "CANARY-own-session-" + uuid.uuid4().hex,
+}
+ARTIFACT_CREDENTIALS = {
+    "accessKeyId": "ASIACANARYMATRIX0000",
+    "secretAccessKey": "CANARY-artifact-secret-" + uuid.uuid4().hex,
+    "sessionToken": "CANARY-artifact-session-" + uuid.uuid4().hex,
+}
+SECRETS = [*CANARIES.values(), ARTIFACT_CREDENTIALS["secretAccessKey"], ARTIFACT_CREDENTIALS["sessionToken"]]
+# The Invocation's time: long enough for the SDK's retries; the latency column uses a shorter one.
+BUDGET = 30.0
+LATENCY_BUDGET = 8.0
+# The variable that points one service's client elsewhere (the SDK's service-specific endpoint).
+ENDPOINT_VARIABLE = {
+    "autoscaling": "AWS_ENDPOINT_URL_AUTO_SCALING",
+    "ec2": "AWS_ENDPOINT_URL_EC2",
+    "codepipeline": "AWS_ENDPOINT_URL_CODEPIPELINE",
+    "elasticloadbalancing": "AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2",
+    "sns": "AWS_ENDPOINT_URL_SNS",
+    "ssm": "AWS_ENDPOINT_URL_SSM",
+    "monitoring": "AWS_ENDPOINT_URL_CLOUDWATCH",
+    "lambda": "AWS_ENDPOINT_URL_LAMBDA",
+}
+# Words that name each fault's cause in a message a person reads.
+CAUSE = {
+    "outage": re.compile(r"ServiceUnavailable|503|server error", re.I),
+    "latency": re.compile(r"timed out|timeout|did not answer", re.I),
+    "refused": re.compile(r"could not be reached|connect|refused", re.I),
+}
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Answer:
+    """What a scenario's one answer was: its kind (the clean run's is the reference), the text a
+    person reads, how many answers were refused as second ones, and whether there was one."""
+
+    kind: str | None
+    text: str = ""
+    rejected: int = 0
+
+
+@dataclass
+class Prepared:
+    event: dict[str, Any]
+    answer: Callable[[], Answer]
+
+
+@dataclass
+class Scenario:
+    function: str
+    name: str
+    prepare: Callable[[Matrix], Prepared]
+    env: dict[str, str] = field(default_factory=dict)
+    # Operations whose failure the function may survive with the clean run's outcome (work after
+    # the answer, best effort by design); their failure must still be logged, naming them.
+    best_effort: frozenset[str] = frozenset()
+
+
+@dataclass
+class Cell:
+    scenario: Scenario
+    operation: str  # service:Operation
+    kind: str
+    verdict: str = ""
+    checks: int = 0
+    failures: list[str] = field(default_factory=list)
+
+    def check(self, ok: bool, what: str) -> None:
+        self.checks += 1
+        if not ok:
+            self.failures.append(what)
+
+
+class Matrix:
+    def __init__(self, emulator: Emulator) -> None:
+        self.emulator = emulator
+        self.control = local_run.Control(emulator.endpoint)
+        self.leaks = 0
+        self.invocations = 0
+
+    def client(self, service: str) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=self.emulator.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="AKIDSETUP",
+            aws_secret_access_key="setup",
+        )
+
+    def reset(self) -> None:
+        # A request a latency fault still holds must not land in the next cell's world.
+        while self.emulator.world.in_flight:
+            time.sleep(0.05)
+        self.control.call("POST", "/reset")
+
+    def invoke(
+        self, scenario: Scenario, event: dict[str, Any], budget: float, extra_env: dict[str, str] | None = None
+    ) -> tuple[Outcome, str]:
+        """Runs the function's binary for one invocation; answers its outcome and its log."""
+        api = RuntimeApi()
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "AWS_LAMBDA_RUNTIME_API": api.address,
+            "AWS_LAMBDA_FUNCTION_NAME": scenario.function,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_LOG_LEVEL": "TRACE",
+            "AWS_LAMBDA_LOG_FORMAT": "JSON",
+            "AWS_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL": self.emulator.endpoint,
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+            **CANARIES,
+            **scenario.env,
+            **(extra_env or {}),
+        }
+        with tempfile.TemporaryFile("w+") as log:
+            process = subprocess.Popen(
+                [str(ROOT / "target" / "debug" / scenario.function)], env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+            try:
+                api.invoke(event, budget)
+                outcome = api.wait(budget + 2)
+            finally:
+                process.kill()
+                process.wait()
+                api.close()
+            log.seek(0)
+            text = log.read()
+        self.invocations += 1
+        return outcome, text
+
+    def calls(self) -> dict[str, int]:
+        return dict(self.emulator.world.calls.get(ACCESS_KEY, {}))
+
+    def leaked(self, *texts: str) -> list[str]:
+        found = [s for s in SECRETS if any(s in t for t in texts)]
+        self.leaks += len(found)
+        return found
+
+
+# ---------- scenarios ----------
+
+
+def job_event(sample: str, parameters: dict[str, Any] | None = None) -> dict[str, Any]:
+    event = json.loads((ROOT / "events" / sample).read_text())
+    job = event["CodePipeline.job"]
+    job["id"] = str(uuid.uuid4())
+    job["data"]["artifactCredentials"] = dict(ARTIFACT_CREDENTIALS)
+    if parameters is not None:
+        job["data"]["actionConfiguration"]["configuration"]["UserParameters"] = json.dumps(parameters)
+    return event
+
+
+def job_answer(matrix: Matrix, job_id: str) -> Callable[[], Answer]:
+    def answer() -> Answer:
+        record = matrix.control.call("GET", f"/codepipeline/jobs/{job_id}")
+        result = record["result"]
+        if result is None:
+            return Answer(None, rejected=record["rejectedAnswers"])
+        if result["kind"] == "failure":
+            return Answer(
+                result["failureDetails"]["type"], result["failureDetails"]["message"], record["rejectedAnswers"]
+            )
+        return Answer(result["kind"], result.get("executionDetails", {}).get("summary", ""), record["rejectedAnswers"])
+
+    return answer
+
+
+def registered(matrix: Matrix, event: dict[str, Any]) -> Prepared:
+    matrix.control.call("POST", "/codepipeline/jobs", {"event": event})
+    return Prepared(event, job_answer(matrix, event["CodePipeline.job"]["id"]))
+
+
+def refresh_start(matrix: Matrix) -> Prepared:
+    local_run.seed_group(matrix.emulator.endpoint, desired=2)
+    return registered(matrix, job_event("instance-refresh/start.json"))
+
+
+def refresh_track(matrix: Matrix) -> Prepared:
+    """A continuation job for a refresh that has since succeeded: the start ran clean first."""
+    start = refresh_start(matrix)
+    matrix.invoke(INSTANCE_REFRESH_START, start.event, BUDGET)
+    record = matrix.control.call("GET", f"/codepipeline/jobs/{start.event['CodePipeline.job']['id']}")
+    token = (record["result"] or {}).get("continuationToken")
+    if token is None:
+        raise SystemExit(f"the clean start gave no continuation: {record}")
+    matrix.control.call("POST", "/settle", {"maxSeconds": 7200})
+    matrix.emulator.world.calls.clear()
+    event = job_event("instance-refresh/start.json")
+    event["CodePipeline.job"]["data"]["continuationToken"] = token
+    return registered(matrix, event)
+
+
+def start_refresh(matrix: Matrix) -> None:
+    """A refresh of the seeded group to a new version of its launch template, of the release the
+    samples' pipeline execution carries."""
+    ec2 = matrix.client("ec2")
+    template = ec2.describe_launch_templates()["LaunchTemplates"][0]["LaunchTemplateId"]
+    release = {"ResourceType": "instance", "Tags": [{"Key": "deploy:release", "Value": local_run.COMMIT}]}
+    version = ec2.create_launch_template_version(
+        LaunchTemplateId=template, SourceVersion="1", LaunchTemplateData={"TagSpecifications": [release]}
+    )
+    matrix.client("autoscaling").start_instance_refresh(
+        AutoScalingGroupName=local_run.GROUP,
+        DesiredConfiguration={
+            "LaunchTemplate": {
+                "LaunchTemplateId": template,
+                "Version": str(version["LaunchTemplateVersion"]["VersionNumber"]),
+            }
+        },
+        Preferences={"MinHealthyPercentage": 0},
+    )
+
+
+def lifecycle_launch(matrix: Matrix) -> Prepared:
+    # A refresh to version 2 launches an instance the hook holds in Pending:Wait.
+    local_run.seed_group(matrix.emulator.endpoint, desired=1, hook=True)
+    start_refresh(matrix)
+    matrix.control.call("POST", "/clock/advance", {"seconds": 2})
+    action = matrix.control.call("GET", "/lifecycle-actions")[0]
+    matrix.client("ec2").create_tags(
+        Resources=[action["EC2InstanceId"]], Tags=[{"Key": "bootstrap", "Value": "complete"}]
+    )
+    event = json.loads((ROOT / "events" / "lifecycle-health" / "launch.json").read_text())
+    event["detail"].update(
+        {
+            "LifecycleActionToken": action["LifecycleActionToken"],
+            "EC2InstanceId": action["EC2InstanceId"],
+            "AutoScalingGroupName": local_run.GROUP,
+        }
+    )
+    token = action["LifecycleActionToken"]
+
+    def answer() -> Answer:
+        found = next(a for a in matrix.control.call("GET", "/lifecycle-actions") if a["LifecycleActionToken"] == token)
+        return Answer(found["Result"], rejected=0)
+
+    return Prepared(event, answer)
+
+
+def qa_ready(matrix: Matrix) -> Prepared:
+    local_run.seed_release_pipeline(matrix.emulator.endpoint, matrix.control)
+    event = json.loads((ROOT / "events" / "qa-notify" / "ready-for-qa.json").read_text())
+
+    def answer() -> Answer:
+        published = [m for m in matrix.control.call("GET", "/sns/published") if m["topicArn"] == local_run.TOPIC_ARN]
+        # A notice is one message; a second one is an answer given twice.
+        subjects = [m["subject"] for m in published]
+        return Answer("published" if published else None, json.dumps(subjects), max(0, len(published) - 1))
+
+    return Prepared(event, answer)
+
+
+def qa_deployed(matrix: Matrix) -> Prepared:
+    local_run.seed_release_pipeline(matrix.emulator.endpoint, matrix.control)
+    return registered(matrix, job_event("qa-notify/deployed.json"))
+
+
+def gate_world(matrix: Matrix, alarm: str) -> None:
+    local_run.seed_release_pipeline(matrix.emulator.endpoint, matrix.control)
+    local_run.seed_group(matrix.emulator.endpoint, desired=1)
+    # Staging's refresh succeeded: the gate's refresh check passes.
+    start_refresh(matrix)
+    matrix.control.call("POST", "/settle", {"maxSeconds": 7200})
+    matrix.client("cloudwatch").put_metric_alarm(
+        AlarmName=alarm,
+        MetricName="HTTPCode_Target_5XX_Count",
+        Namespace="AWS/ApplicationELB",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=10,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+    matrix.client("cloudwatch").set_alarm_state(AlarmName=alarm, StateValue="OK", StateReason="quiet")
+
+
+def gate_approval(matrix: Matrix) -> Prepared:
+    gate_world(matrix, "web-staging-5xx")
+    event = json.loads((ROOT / "events" / "approval-gate" / "approval-started.json").read_text())
+
+    def answer() -> Answer:
+        approvals = matrix.control.call("GET", "/codepipeline/approvals")
+        latest = approvals[-1]
+        status = None if latest["status"] == "InProgress" else latest["status"]
+        return Answer(status, latest["summary"] or "", latest["rejectedAnswers"])
+
+    return Prepared(event, answer)
+
+
+def gate_production(matrix: Matrix) -> Prepared:
+    gate_world(matrix, "web-production-5xx")
+    parameters = {
+        "pipeline": "release",
+        "pipelineExecutionId": "3a7c1e52-6b0f-4e9a-9d1c-2f5e8b7a6c41",
+        "alarms": ["web-production-5xx"],
+    }
+    return registered(matrix, job_event("approval-gate/production-check.json", parameters))
+
+
+QA_ENV = {k: v for k, v in local_run.QA_NOTIFY_ENV.items() if k.startswith("QA_")}
+# Approving when every check passes, so the clean run answers the approval.
+GATE_ENV = {k: v for k, v in local_run.QA_NOTIFY_ENV.items() if k.startswith("GATE_")} | {"GATE_AUTO_APPROVE": "true"}
+INSTANCE_REFRESH_START = Scenario("instance-refresh", "start", refresh_start)
+SCENARIOS = [
+    INSTANCE_REFRESH_START,
+    Scenario("instance-refresh", "track", refresh_track),
+    Scenario("lifecycle-health", "launch", lifecycle_launch),
+    Scenario("qa-notify", "ready-for-qa", qa_ready, env=QA_ENV),
+    Scenario("qa-notify", "deployed", qa_deployed, env=QA_ENV),
+    Scenario("approval-gate", "approval", gate_approval, env=GATE_ENV),
+    Scenario("approval-gate", "production-check", gate_production, env=GATE_ENV),
+]
+
+
+# ---------- one cell ----------
+
+
+def fault_for(kind: str, operation: str, budget: float) -> tuple[dict[str, Any] | None, dict[str, str]]:
+    """The emulator fault (or the endpoint variable) that makes `kind` happen to `operation`."""
+    service, name = operation.split(":", 1)
+    if kind == "burst":
+        return {"service": service, "operation": name, "kind": "throttle", "count": 2}, {}
+    if kind == "outage":
+        return {"service": service, "operation": name, "kind": "error", "status": 503}, {}
+    if kind == "latency":
+        return {"service": service, "operation": name, "kind": "latency", "latencyMs": int((budget + 1) * 1000)}, {}
+    return None, {ENDPOINT_VARIABLE[service]: f"http://127.0.0.1:{closed_port()}"}
+
+
+def run_cell(matrix: Matrix, cell: Cell, clean: Answer) -> None:
+    scenario = cell.scenario
+    matrix.reset()
+    prepared = scenario.prepare(matrix)
+    budget = LATENCY_BUDGET if cell.kind == "latency" else BUDGET
+    fault, env = fault_for(cell.kind, cell.operation, budget)
+    if fault is not None:
+        matrix.emulator.world.faults.add(fault)
+    outcome, log = matrix.invoke(scenario, prepared.event, budget, env)
+    matrix.emulator.world.faults.reset()
+    first = prepared.answer()
+    texts = [log, first.text, json.dumps(outcome.body)]
+    operation = cell.operation.split(":", 1)[1]
+    cell.check(outcome.seconds <= budget, f"answered after the deadline ({outcome.seconds:.1f} s of {budget:.0f})")
+    if first.kind is not None:
+        cell.verdict = first.kind
+        survivable = cell.kind == "burst" or cell.operation in scenario.best_effort
+        if survivable or first.kind == clean.kind:
+            cell.check(first.kind == clean.kind, f"answered {first.kind}, the clean run {clean.kind}")
+            if cell.kind != "burst" and cell.operation in scenario.best_effort:
+                cell.check(operation in log, f"the log does not name {operation}")
+        else:
+            named = operation in first.text or (cell.kind == "refused" and cell.operation.split(":")[0] in first.text)
+            cell.check(named, f"the answer does not name {operation}: {first.text[:160]}")
+            cell.check(
+                bool(CAUSE[cell.kind].search(first.text)), f"the answer does not name the cause: {first.text[:160]}"
+            )
+    else:
+        # Nobody could be told: the invocation must fail, so Lambda retries it; then it is answered.
+        cell.check(outcome.kind in ("error", "timeout"), f"no answer, yet the invocation ended with {outcome.kind}")
+        if outcome.kind == "error":
+            message = json.dumps(outcome.body)
+            cell.check(
+                operation in message or cell.kind == "refused", f"the invocation error does not name {operation}"
+            )
+        retried, retry_log = matrix.invoke(scenario, prepared.event, BUDGET)
+        texts.append(retry_log)
+        second = prepared.answer()
+        cell.verdict = f"error → retry: {second.kind}"
+        cell.check(second.kind is not None, "the retry did not answer either")
+        first = second
+    cell.check(first.rejected == 0, f"{first.rejected} answer(s) refused as second answers")
+    leaked = matrix.leaked(*texts)
+    cell.check(not leaked, f"canary leaked: {[s[:20] for s in leaked]}")
+
+
+def clean_run(matrix: Matrix, scenario: Scenario) -> tuple[Answer, list[str]]:
+    matrix.reset()
+    prepared = scenario.prepare(matrix)
+    matrix.emulator.world.calls.clear()
+    outcome, log = matrix.invoke(scenario, prepared.event, BUDGET)
+    answer = prepared.answer()
+    if answer.kind is None:
+        raise SystemExit(f"{scenario.function} {scenario.name}: the clean run gave no answer ({outcome}): {answer}")
+    leaked = matrix.leaked(log, answer.text, json.dumps(outcome.body))
+    if leaked:
+        raise SystemExit(f"{scenario.function} {scenario.name}: canary leaked in the clean run")
+    return answer, sorted(matrix.calls())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--function", choices=sorted({s.function for s in SCENARIOS}))
+    parser.add_argument("--kinds", default=",".join(KINDS))
+    args = parser.parse_args()
+    kinds = [k for k in args.kinds.split(",") if k]
+    subprocess.run(
+        ["cargo", "build", "--locked", *[a for f in local_run.FUNCTIONS for a in ("-p", f)]], cwd=ROOT, check=True
+    )
+    console = Console(width=200)
+    started = time.monotonic()
+    cells: list[Cell] = []
+    with Emulator(realtime=True) as emulator:
+        matrix = Matrix(emulator)
+        for scenario in SCENARIOS:
+            if args.function and scenario.function != args.function:
+                continue
+            clean, operations = clean_run(matrix, scenario)
+            console.print(
+                f"{scenario.function} {scenario.name}: clean run {clean.kind} ({clean.text[:200]}); calls {', '.join(operations)}"
+            )
+            refused_services: set[str] = set()
+            for operation in operations:
+                for kind in kinds:
+                    service = operation.split(":")[0]
+                    if kind == "refused" and service in refused_services:
+                        continue  # the whole service refuses: one cell covers its operations
+                    refused_services.add(service) if kind == "refused" else None
+                    cell = Cell(scenario, operation, kind)
+                    run_cell(matrix, cell, clean)
+                    cells.append(cell)
+                    mark = "ok" if not cell.failures else "FAILED: " + "; ".join(cell.failures)
+                    console.print(f"  {operation:<48} {kind:<8} {cell.verdict:<28} {mark}", highlight=False)
+        invocations, leaks = matrix.invocations, matrix.leaks
+    table = Table(title="fault matrix: the answer in each cell (· : covered by the service's first operation)")
+    for column in ("function", "scenario", "operation", *kinds):
+        table.add_column(column)
+    rows: dict[tuple[str, str, str], dict[str, Cell]] = {}
+    for cell in cells:
+        rows.setdefault((cell.scenario.function, cell.scenario.name, cell.operation), {})[cell.kind] = cell
+    for (function, name, operation), by_kind in rows.items():
+        shown = []
+        for kind in kinds:
+            cell = by_kind.get(kind)
+            shown.append(
+                "·" if cell is None else (cell.verdict if not cell.failures else f"[red]FAILED {cell.verdict}")
+            )
+        table.add_row(function, name, operation, *shown)
+    console.print(table)
+    failed = [c for c in cells if c.failures]
+    for cell in failed:
+        console.print(
+            f"FAILED {cell.scenario.function} {cell.scenario.name} {cell.operation} {cell.kind}: {cell.failures}"
+        )
+    passed = sum(c.checks - len(c.failures) for c in cells)
+    console.print(
+        f"fault matrix: {len(cells)} cells tried, {passed} invariant checks passed, "
+        f"{sum(len(c.failures) for c in cells)} failed, {invocations} invocations of the real binaries, "
+        f"canaries leaked ({leaks}), {time.monotonic() - started:.0f} s",
+        highlight=False,
+    )
+    return 0 if not failed and leaks == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
