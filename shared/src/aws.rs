@@ -42,7 +42,12 @@ impl AwsCallError {
                 };
                 AwsCallError { operation, code, detail }
             }
-            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
+            SdkError::TimeoutError(_) => AwsCallError {
+                operation,
+                code: None,
+                detail: format!("AWS did not answer in the time this invocation had left ({})", DisplayErrorContext(&err)),
+            },
+            SdkError::DispatchFailure(_) => {
                 AwsCallError { operation, code: None, detail: format!("AWS could not be reached ({})", DisplayErrorContext(&err)) }
             }
             _ => AwsCallError { operation, code: None, detail: DisplayErrorContext(&err).to_string() },

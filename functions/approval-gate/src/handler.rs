@@ -39,11 +39,11 @@ struct Waiting {
 impl Gate {
     pub fn new(config: &SdkConfig, settings: Result<Settings, SettingsError>) -> Self {
         Gate {
-            autoscaling: aws_sdk_autoscaling::Client::new(config),
-            ec2: aws_sdk_ec2::Client::new(config),
-            elbv2: aws_sdk_elasticloadbalancingv2::Client::new(config),
-            cloudwatch: aws_sdk_cloudwatch::Client::new(config),
-            codepipeline: aws_sdk_codepipeline::Client::new(config),
+            autoscaling: shared::aws_client!(aws_sdk_autoscaling, config),
+            ec2: shared::aws_client!(aws_sdk_ec2, config),
+            elbv2: shared::aws_client!(aws_sdk_elasticloadbalancingv2, config),
+            cloudwatch: shared::aws_client!(aws_sdk_cloudwatch, config),
+            codepipeline: shared::aws_client!(aws_sdk_codepipeline, config),
             settings,
             clock: Timestamp::now,
         }

@@ -11,7 +11,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let settings = Settings::from_vars(|key| std::env::var(key).ok());
     let config = shared::aws::load_config().await;
     let gate = Gate::new(&config, settings);
-    let reporter = JobReporter::new(aws_sdk_codepipeline::Client::new(&config));
+    let reporter = JobReporter::new(shared::aws_client!(aws_sdk_codepipeline, &config));
     let (gate, reporter) = (&gate, &reporter);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move { gate.handle(reporter, event).await })).await
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        shared::deadline::invocation(event, |event| gate.handle(reporter, event))
+    }))
+    .await
 }

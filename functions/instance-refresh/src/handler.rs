@@ -31,7 +31,11 @@ pub struct RefreshAction {
 
 impl RefreshAction {
     pub fn new(config: &SdkConfig) -> Self {
-        Self::from_clients(aws_sdk_autoscaling::Client::new(config), aws_sdk_ec2::Client::new(config), aws_sdk_ssm::Client::new(config))
+        Self::from_clients(
+            shared::aws_client!(aws_sdk_autoscaling, config),
+            shared::aws_client!(aws_sdk_ec2, config),
+            shared::aws_client!(aws_sdk_ssm, config),
+        )
     }
 
     pub fn from_clients(autoscaling: aws_sdk_autoscaling::Client, ec2: aws_sdk_ec2::Client, ssm: aws_sdk_ssm::Client) -> Self {

@@ -8,10 +8,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
     let config = shared::aws::load_config().await;
     let action = RefreshAction::new(&config);
-    let reporter = JobReporter::new(aws_sdk_codepipeline::Client::new(&config));
+    let reporter = JobReporter::new(shared::aws_client!(aws_sdk_codepipeline, &config));
     let (action, reporter) = (&action, &reporter);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        run_job(reporter, event, |job, fallback| action.handle(job, fallback)).await
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        shared::deadline::invocation(event, |event| run_job(reporter, event, |job, fallback| action.handle(job, fallback)))
     }))
     .await
 }

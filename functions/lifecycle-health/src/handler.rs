@@ -61,11 +61,11 @@ impl HealthGate {
     pub fn new(config: &SdkConfig, settings: Settings, function_name: String) -> Self {
         Self::from_clients(
             Probe {
-                autoscaling: aws_sdk_autoscaling::Client::new(config),
-                ec2: aws_sdk_ec2::Client::new(config),
-                elb: aws_sdk_elasticloadbalancingv2::Client::new(config),
+                autoscaling: shared::aws_client!(aws_sdk_autoscaling, config),
+                ec2: shared::aws_client!(aws_sdk_ec2, config),
+                elb: shared::aws_client!(aws_sdk_elasticloadbalancingv2, config),
             },
-            aws_sdk_lambda::Client::new(config),
+            shared::aws_client!(aws_sdk_lambda, config),
             settings,
             function_name,
             SystemClock,

@@ -16,5 +16,5 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = shared::aws::load_config().await;
     let gate = HealthGate::new(&config, settings, function_name);
     let gate = &gate;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move { gate.handle(event).await })).await
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| shared::deadline::invocation(event, |event| gate.handle(event)))).await
 }

@@ -30,7 +30,7 @@ pub struct Notifier {
 impl Notifier {
     pub fn new(config: &SdkConfig, settings: Result<Settings, SettingsError>) -> Self {
         let region = config.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".to_owned());
-        Self::from_clients(aws_sdk_codepipeline::Client::new(config), aws_sdk_sns::Client::new(config), settings, region)
+        Self::from_clients(shared::aws_client!(aws_sdk_codepipeline, config), shared::aws_client!(aws_sdk_sns, config), settings, region)
     }
 
     pub fn from_clients(

@@ -18,10 +18,18 @@ use serde_json::Value;
 use tracing::{error, field, info, info_span, warn, Instrument};
 
 use super::{CodePipelineJob, JobEventError, JobFailure, JobOutcome, JobReporter};
+use crate::deadline::{self, time_before};
 
 /// Time kept free at the end of an invocation to report the outcome (one PutJob* call,
 /// with the SDK's retries).
 pub const ANSWER_MARGIN: Duration = Duration::from_secs(5);
+
+/// The handler's AWS calls end this long before the runner stops waiting for it, so a call that
+/// hangs fails with its own name and cause, and the handler has time to say so.
+const HANDLER_SLACK: Duration = Duration::from_secs(1);
+
+/// The answer's own call ends this long before the invocation does.
+const REPORT_KEEP: Duration = Duration::from_millis(500);
 
 /// What a handler decided, and best-effort work to do once CodePipeline has been told.
 pub struct Answer<'a> {
@@ -71,7 +79,7 @@ where
     Fut: Future<Output = Result<A, JobFailure>> + 'a,
     A: Into<Answer<'a>>,
 {
-    let deadline = deadline_of(&event.context);
+    let deadline = deadline::of(&event.context);
     let job = match CodePipelineJob::from_event(&event.payload) {
         Ok(job) => job,
         Err(err @ JobEventError::NotAJob(_)) => {
@@ -82,7 +90,7 @@ where
             let job_id = err.job_id().unwrap_or_default().to_owned();
             let span = info_span!("job", job_id = %job_id);
             let failure = JobFailure::job_failed(err.to_string());
-            return report(reporter, &job_id, failure.into()).instrument(span).await;
+            return report(reporter, &job_id, failure.into(), deadline).instrument(span).await;
         }
     };
     drop(event);
@@ -107,7 +115,7 @@ where
                 (outcome, None)
             }
         };
-        report(reporter, &job_id, outcome).await?;
+        report(reporter, &job_id, outcome, deadline).await?;
         if let Some(work) = after_answer {
             run_after_answer(work, deadline).await;
         }
@@ -137,7 +145,7 @@ where
         Ok(future) => future,
         Err(panic) => return Decided::Failed(panicked(panic.as_ref())),
     };
-    let guarded = AssertUnwindSafe(future).catch_unwind();
+    let guarded = deadline::calls_end_before(deadline, ANSWER_MARGIN + HANDLER_SLACK, AssertUnwindSafe(future).catch_unwind());
     let finished = match deadline.map(|d| time_before(d, ANSWER_MARGIN)) {
         None => guarded.await,
         Some(had) => match tokio::time::timeout(had, guarded).await {
@@ -154,8 +162,8 @@ where
 
 /// Best effort: bounded by the invocation's deadline, panics caught, never an error.
 async fn run_after_answer(work: BoxFuture<'_, ()>, deadline: Option<SystemTime>) {
-    let guarded = AssertUnwindSafe(work).catch_unwind();
-    let finished = match deadline.map(|d| time_before(d, Duration::from_secs(1))) {
+    let guarded = deadline::calls_end_before(deadline, deadline::INVOCATION_KEEP, AssertUnwindSafe(work).catch_unwind());
+    let finished = match deadline.map(|d| time_before(d, deadline::INVOCATION_KEEP)) {
         None => guarded.await,
         Some(left) => match tokio::time::timeout(left, guarded).await {
             Ok(finished) => finished,
@@ -187,25 +195,13 @@ fn panicked(panic: &(dyn Any + Send)) -> JobFailure {
     ))
 }
 
-/// The invocation's deadline. None when the context carries none (0: a hand-made context),
-/// or one already past as the invocation starts, which Lambda never sends (`cargo lambda
-/// watch` sends a fixed 600000, January 1970): racing it would fail every job at once.
-fn deadline_of(context: &lambda_runtime::Context) -> Option<SystemTime> {
-    let deadline = (context.deadline != 0).then(|| context.deadline())?;
-    if deadline <= SystemTime::now() {
-        warn!(deadline_ms = context.deadline, "the runtime's deadline is already past; running without one");
-        return None;
-    }
-    Some(deadline)
-}
-
-/// How long until `margin` before `deadline` (zero when that is already past).
-fn time_before(deadline: SystemTime, margin: Duration) -> Duration {
-    deadline.duration_since(SystemTime::now()).unwrap_or_default().saturating_sub(margin)
-}
-
-async fn report(reporter: &JobReporter, job_id: &str, outcome: JobOutcome) -> Result<(), lambda_runtime::Error> {
-    match reporter.report(job_id, outcome).await {
+async fn report(
+    reporter: &JobReporter,
+    job_id: &str,
+    outcome: JobOutcome,
+    deadline: Option<SystemTime>,
+) -> Result<(), lambda_runtime::Error> {
+    match deadline::calls_end_before(deadline, REPORT_KEEP, reporter.report(job_id, outcome)).await {
         Ok(reported) => {
             info!(?reported, "job answered");
             Ok(())
@@ -238,13 +234,5 @@ mod tests {
         assert_eq!(fallback.current(), Some(answer.clone()));
         assert_eq!(fallback.take(), Some(answer));
         assert_eq!(fallback.current(), None);
-    }
-
-    #[test]
-    fn the_time_before_a_deadline_keeps_the_margin_and_never_goes_negative() {
-        let in_a_minute = SystemTime::now() + Duration::from_secs(60);
-        let left = time_before(in_a_minute, ANSWER_MARGIN);
-        assert!(left > Duration::from_secs(54) && left <= Duration::from_secs(55), "{left:?}");
-        assert_eq!(time_before(SystemTime::now() - Duration::from_secs(1), ANSWER_MARGIN), Duration::ZERO);
     }
 }
