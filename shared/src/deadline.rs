@@ -65,7 +65,9 @@ where
     Fut: Future,
 {
     let deadline = of(&event.context);
-    calls_end_before(deadline, INVOCATION_KEEP, handle(event)).await
+    // Boxed: a handler's future nested in the scope's makes a type too deep for the compiler's
+    // layout queries in a function's main.
+    calls_end_before(deadline, INVOCATION_KEEP, Box::pin(handle(event))).await
 }
 
 /// How long until `keep` before `deadline` (zero when that is already past).

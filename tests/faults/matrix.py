@@ -37,6 +37,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,7 @@ import local_run  # noqa: E402
 from emulator.server import Emulator  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
-from runtime_api import Outcome, RuntimeApi  # noqa: E402
+from runtime_api import AsyncInvokes, Outcome, RuntimeApi  # noqa: E402
 
 KINDS = ("burst", "outage", "latency", "refused")
 # Each function's own access key: the emulator counts calls by it.
@@ -67,6 +68,16 @@ ARTIFACT_CREDENTIALS = {
     "sessionToken": "CANARY-artifact-session-" + uuid.uuid4().hex,
 }
 SECRETS = [*CANARIES.values(), ARTIFACT_CREDENTIALS["secretAccessKey"], ARTIFACT_CREDENTIALS["sessionToken"]]
+# Second effects that are known and accepted, each with its reason (README, "Reliability").
+# qa-notify's Invoke action publishes, then answers the job; when the answer is not delivered (or
+# not confirmed) the invocation fails and Lambda's retry publishes again: SNS standard topics
+# cannot deduplicate, and the function keeps no record of what it sent. QA gets the "live" notice
+# twice; the job is answered once.
+TWICE = "the notice was sent, the job's answer not confirmed; Lambda's retry sends the notice again"
+KNOWN = {
+    ("qa-notify", "deployed", "codepipeline:PutJobSuccessResult", kind): TWICE
+    for kind in ("outage", "latency", "refused")
+}
 # The invocation's time: long enough for the SDK's retries; the latency column uses a shorter one.
 BUDGET = 30.0
 # Answers that tell a person something failed: a job's failure types, a rejected approval, an
@@ -156,6 +167,8 @@ class Matrix:
         self.control = local_run.Control(emulator.endpoint)
         self.leaks = 0
         self.invocations = 0
+        # A function continuing in a new invocation of itself (lifecycle-health's hand-over).
+        self.async_invokes = AsyncInvokes()
 
     def client(self, service: str) -> Any:
         return boto3.client(
@@ -191,6 +204,7 @@ class Matrix:
             "AWS_LAMBDA_LOG_FORMAT": "JSON",
             "AWS_REGION": "us-east-1",
             "AWS_ENDPOINT_URL": self.emulator.endpoint,
+            "AWS_ENDPOINT_URL_LAMBDA": self.async_invokes.endpoint,
             "AWS_ACCESS_KEY_ID": ACCESS_KEY,
             **CANARIES,
             **scenario.env,
@@ -305,6 +319,8 @@ def lifecycle_launch(matrix: Matrix) -> Prepared:
         Resources=[action["EC2InstanceId"]], Tags=[{"Key": "bootstrap", "Value": "complete"}]
     )
     event = json.loads((ROOT / "events" / "lifecycle-health" / "launch.json").read_text())
+    # The action's wait is counted from the event's time: now, as AWS would send it.
+    event["time"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     event["detail"].update(
         {
             "LifecycleActionToken": action["LifecycleActionToken"],
@@ -334,9 +350,22 @@ def qa_ready(matrix: Matrix) -> Prepared:
     return Prepared(event, answer)
 
 
+def notices(matrix: Matrix) -> int:
+    return sum(1 for m in matrix.control.call("GET", "/sns/published") if m["topicArn"] == local_run.TOPIC_ARN)
+
+
 def qa_deployed(matrix: Matrix) -> Prepared:
+    """The job's answer, and the notice it sends: a second one is a second effect."""
     local_run.seed_release_pipeline(matrix.emulator.endpoint, matrix.control)
-    return registered(matrix, job_event("qa-notify/deployed.json"))
+    prepared = registered(matrix, job_event("qa-notify/deployed.json"))
+    job = prepared.answer
+
+    def answer() -> Answer:
+        found = job()
+        found.extra = max(0, notices(matrix) - 1)
+        return found
+
+    return Prepared(prepared.event, answer)
 
 
 def gate_world(matrix: Matrix, alarm: str) -> None:
@@ -423,10 +452,17 @@ def run_cell(matrix: Matrix, cell: Cell, clean: Answer) -> None:
         matrix.emulator.world.faults.add(fault)
     outcome, log = matrix.invoke(scenario, prepared.event, budget, env)
     matrix.emulator.world.faults.reset()
+    texts = [log, json.dumps(outcome.body)]
+    # A check that handed over to a new invocation of itself: Lambda runs it (AWS recovered).
+    handed = matrix.async_invokes.take()
+    for _, payload in handed:
+        cell.check(outcome.kind == "response", f"it handed over, yet ended with {outcome.kind}")
+        outcome, next_log = matrix.invoke(scenario, payload, BUDGET)
+        texts += [next_log, json.dumps(payload)]
     # A request the function gave up on may still land, as it may on AWS: judge after it has.
     matrix.idle()
     first = prepared.answer()
-    texts = [log, first.text, json.dumps(outcome.body)]
+    texts.append(first.text)
     operation = cell.operation.split(":", 1)[1]
     cell.check(outcome.kind != "timeout", f"the invocation ran past its deadline ({budget:.0f} s) and would be killed")
     cell.check(outcome.seconds <= budget, f"it ended after the deadline ({outcome.seconds:.1f} s of {budget:.0f})")
@@ -438,7 +474,8 @@ def run_cell(matrix: Matrix, cell: Cell, clean: Answer) -> None:
         message = json.dumps(outcome.body)
         if first.kind is None:
             cell.check(
-                operation in message or cell.kind == "refused", f"the invocation error does not name {operation}"
+                operation in message or cell.kind == "refused",
+                f"the invocation error does not name {operation}: {message[:240]}",
             )
         retried, retry_log = matrix.invoke(scenario, prepared.event, BUDGET)
         matrix.idle()
@@ -450,9 +487,15 @@ def run_cell(matrix: Matrix, cell: Cell, clean: Answer) -> None:
             cell.check((final.kind, final.text) == (first.kind, first.text), "the retry changed the answer")
         cell.verdict = f"{first.kind or 'unanswered'}, error; retry: {final.kind}"
     else:
-        cell.verdict = final.kind or "unanswered"
+        cell.verdict = ("handed over; " if handed else "") + (final.kind or "unanswered")
         cell.check(final.kind is not None, f"no answer, and the invocation ended with {outcome.kind}")
-    cell.check(final.extra == 0, f"{final.extra} second effect(s): answered twice")
+    known = KNOWN.get((scenario.function, scenario.name, cell.operation, cell.kind))
+    if known:
+        # Listed with its reason; if it stops happening, the list is out of date.
+        cell.check(final.extra == 1, f"listed as a known second notice, yet {final.extra} second effect(s)")
+        cell.verdict += " (known: twice)"
+    else:
+        cell.check(final.extra == 0, f"{final.extra} second effect(s): answered twice")
     if cell.kind == "burst":
         cell.check(final.kind == clean.kind, f"a burst the SDK's retries absorb changed the answer to {final.kind}")
     if final.kind in FAILURES and final.kind != clean.kind:

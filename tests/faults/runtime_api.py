@@ -130,3 +130,42 @@ class RuntimeApi:
             if self._outcome is None:
                 self._outcome = Outcome(kind, body, time.monotonic() - self._started)
             self._cond.notify_all()
+
+
+class AsyncInvokes:
+    """Lambda's Invoke API for asynchronous invocations (`InvocationType: Event`), as a function
+    continuing its work in a new invocation of itself calls it: each is accepted (202) and kept,
+    for the caller to run as Lambda would."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._payloads: list[tuple[str, Any]] = []
+        invokes = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:  # quiet
+                pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                name = self.path.split("/functions/", 1)[-1].split("/", 1)[0]
+                with invokes._lock:
+                    invokes._payloads.append((name, json.loads(raw or b"{}")))
+                self.send_response(202)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.endpoint = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def take(self) -> list[tuple[str, Any]]:
+        with self._lock:
+            taken, self._payloads = self._payloads, []
+            return taken
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -6,8 +6,9 @@ use lambda_runtime::LambdaEvent;
 use serde_json::{json, Value};
 use shared::codepipeline::state_change::PipelineEvent;
 use shared::codepipeline::{run_job, CodePipelineJob, JobFailure, JobOutcome, JobReporter, OutputVariables};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
+use crate::aws::sns::Published;
 use crate::aws::{pipeline, sns};
 use crate::compose;
 use crate::deployed::DeployedParameters;
@@ -70,8 +71,12 @@ impl Notifier {
                 json!({"result": "ignored", "reason": "the approval is no longer this execution's, or its rejection told QA already"}),
             );
         };
-        let message_id = self.publish(settings, &notice).await?;
-        Ok(json!({"result": "published", "kind": notice.kind.as_str(), "messageId": message_id}))
+        let published = self.publish(settings, &notice).await?;
+        let result = match published {
+            Published::Confirmed(_) => "published",
+            Published::Unconfirmed(_) => "published, unconfirmed",
+        };
+        Ok(json!({"result": result, "kind": notice.kind.as_str(), "messageId": published.message_id()}))
     }
 
     async fn notice_for(&self, t: &Trigger, settings: &Settings, region: &str) -> Result<Option<Notice>, NotifyError> {
@@ -110,9 +115,21 @@ impl Notifier {
         }))
     }
 
-    async fn publish(&self, settings: &Settings, notice: &Notice) -> Result<String, NotifyError> {
+    async fn publish(&self, settings: &Settings, notice: &Notice) -> Result<Published, NotifyError> {
         let message = render(notice);
-        let message_id = sns::publish(&self.sns, &settings.topic_arn, &message).await?;
+        let published = sns::publish(&self.sns, &settings.topic_arn, &message).await?;
+        let message_id = published.message_id();
+        if let Published::Unconfirmed(detail) = &published {
+            error!(
+                kind = notice.kind.as_str(),
+                pipeline = %notice.pipeline,
+                subject = %message.subject,
+                %detail,
+                "notification sent but not confirmed: SNS may have accepted it. Not retried, so QA is not told twice; \
+                 if QA did not receive it, look at the pipeline's state"
+            );
+            return Ok(published);
+        }
         info!(
             kind = notice.kind.as_str(),
             pipeline = %notice.pipeline,
@@ -124,7 +141,7 @@ impl Notifier {
             %message_id,
             "notification published"
         );
-        Ok(message_id)
+        Ok(published)
     }
 
     /// Invoke mode: tell the topic the release is live, then succeed the job.
@@ -150,10 +167,11 @@ impl Notifier {
                 &self.region,
                 release,
             );
-            let message_id = self.publish(settings, &notice).await?;
+            let published = self.publish(settings, &notice).await?;
+            let unconfirmed = if matches!(published, Published::Unconfirmed(_)) { " (SNS did not confirm it in time)" } else { "" };
             Ok(JobOutcome::Succeeded {
-                summary: format!("Told {}: {}", settings.topic_name(), crate::render::headline(&notice)),
-                output_variables: OutputVariables::from([("MessageId".to_owned(), message_id)]),
+                summary: format!("Told {}{unconfirmed}: {}", settings.topic_name(), crate::render::headline(&notice)),
+                output_variables: OutputVariables::from([("MessageId".to_owned(), published.message_id().to_owned())]),
             })
         }
         .await;
