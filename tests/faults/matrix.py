@@ -571,7 +571,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--function", choices=sorted({s.function for s in SCENARIOS}))
     parser.add_argument("--kinds", default=",".join(KINDS))
-    parser.add_argument("--jobs", type=int, default=3, help="scenarios run side by side (they mostly wait)")
+    parser.add_argument(
+        "--jobs", type=int, default=len(SCENARIOS), help="scenarios run side by side (they mostly wait)"
+    )
     args = parser.parse_args()
     kinds = [k for k in args.kinds.split(",") if k]
     subprocess.run(
@@ -589,7 +591,7 @@ def main() -> int:
     invocations, leaks = sum(r.invocations for r in runs), sum(r.leaks for r in runs)
     table = Table(title="fault matrix: the answer in each cell (· : covered by the service's first operation)")
     for column in ("function", "scenario", "operation", *kinds):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column == "operation")
     rows: dict[tuple[str, str, str], dict[str, tuple[str, list[str]]]] = {}
     for function, name, operation, kind, verdict, _, failures in cells:
         rows.setdefault((function, name, operation), {})[kind] = (verdict, failures)
