@@ -35,7 +35,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -269,8 +269,17 @@ def registered(matrix: Matrix, event: dict[str, Any]) -> Prepared:
 
 
 def refresh_start(matrix: Matrix) -> Prepared:
+    """The job's answer, and the refreshes started: a second one is a second effect."""
     local_run.seed_group(matrix.emulator.endpoint, desired=2)
-    return registered(matrix, job_event("instance-refresh/start.json"))
+    prepared = registered(matrix, job_event("instance-refresh/start.json"))
+    job = prepared.answer
+
+    def answer() -> Answer:
+        found = job()
+        found.extra = max(0, len(matrix.control.call("GET", "/refreshes")) - 1)
+        return found
+
+    return Prepared(prepared.event, answer)
 
 
 def refresh_track(matrix: Matrix) -> Prepared:
@@ -513,6 +522,32 @@ def run_cell(matrix: Matrix, cell: Cell, clean: Answer) -> None:
     cell.check(not leaked, f"canary leaked: {[s[:20] for s in leaked]}")
 
 
+# The duplicates column: EventBridge and CodePipeline deliver at least once, and Lambda may run
+# copies at once.
+DUPLICATES = "3 at once"
+EVERY = "(the same event)"
+
+
+def run_duplicates(matrix: Matrix, cell: Cell, clean: Answer) -> None:
+    """The same event to three invocations at once: the effect of one delivery."""
+    scenario = cell.scenario
+    matrix.reset()
+    prepared = scenario.prepare(matrix)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        runs = list(pool.map(lambda _: matrix.invoke(scenario, prepared.event, BUDGET), range(3)))
+    for _, payload in matrix.async_invokes.take():
+        runs.append(matrix.invoke(scenario, payload, BUDGET))
+    matrix.idle()
+    final = prepared.answer()
+    for outcome, _ in runs:
+        cell.check(outcome.kind == "response", f"a copy ended with {outcome.kind}: {json.dumps(outcome.body)[:160]}")
+    cell.check(final.kind == clean.kind, f"answered {final.kind}, the clean run {clean.kind}")
+    cell.check(final.extra == 0, f"{final.extra} second effect(s)")
+    cell.verdict = f"{final.kind}, once" if not final.extra else f"{final.kind}, {final.extra + 1} times"
+    leaked = matrix.leaked(final.text, *(log for _, log in runs), *(json.dumps(o.body) for o, _ in runs))
+    cell.check(not leaked, f"canary leaked: {[s[:20] for s in leaked]}")
+
+
 def clean_run(matrix: Matrix, scenario: Scenario) -> tuple[Answer, list[str]]:
     matrix.reset()
     prepared = scenario.prepare(matrix)
@@ -537,7 +572,7 @@ class ScenarioRun:
     leaks: int
 
 
-def run_scenario(index: int, kinds: list[str]) -> ScenarioRun:
+def run_scenario(index: int, kinds: list[str], duplicates: bool) -> ScenarioRun:
     """One scenario's clean run and cells, on an emulator of its own (a worker process)."""
     scenario = SCENARIOS[index]
     lines: list[str] = []
@@ -559,6 +594,12 @@ def run_scenario(index: int, kinds: list[str]) -> ScenarioRun:
                 cells.append(cell)
                 mark = "ok" if not cell.failures else "FAILED: " + "; ".join(cell.failures)
                 lines.append(f"  {operation:<44} {kind:<8} {cell.verdict:<40} {mark}")
+        if duplicates:
+            cell = Cell(scenario, EVERY, DUPLICATES)
+            run_duplicates(matrix, cell, clean)
+            cells.append(cell)
+            mark = "ok" if not cell.failures else "FAILED: " + "; ".join(cell.failures)
+            lines.append(f"  {EVERY:<44} {DUPLICATES:<8} {cell.verdict:<40} {mark}")
         return ScenarioRun(
             lines,
             [(scenario.function, scenario.name, c.operation, c.kind, c.verdict, c.checks, c.failures) for c in cells],
@@ -571,6 +612,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--function", choices=sorted({s.function for s in SCENARIOS}))
     parser.add_argument("--kinds", default=",".join(KINDS))
+    parser.add_argument("--no-duplicates", action="store_true", help="skip the same event three times at once")
     parser.add_argument(
         "--jobs", type=int, default=len(SCENARIOS), help="scenarios run side by side (they mostly wait)"
     )
@@ -583,13 +625,15 @@ def main() -> int:
     started = time.monotonic()
     chosen = [i for i, s in enumerate(SCENARIOS) if not args.function or s.function == args.function]
     with ProcessPoolExecutor(max_workers=args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        runs = list(pool.map(run_scenario, chosen, [kinds] * len(chosen)))
+        runs = list(pool.map(run_scenario, chosen, [kinds] * len(chosen), [not args.no_duplicates] * len(chosen)))
     for run in runs:
         for line in run.lines:
             console.print(line, highlight=False)
     cells = [cell for run in runs for cell in run.cells]
     invocations, leaks = sum(r.invocations for r in runs), sum(r.leaks for r in runs)
     table = Table(title="fault matrix: the answer in each cell (· : covered by the service's first operation)")
+    if not args.no_duplicates:
+        kinds.append(DUPLICATES)
     for column in ("function", "scenario", "operation", *kinds):
         table.add_column(column, no_wrap=column == "operation")
     rows: dict[tuple[str, str, str], dict[str, tuple[str, list[str]]]] = {}
