@@ -42,6 +42,11 @@ pub async fn calls_end_before<F: Future>(deadline: Option<SystemTime>, keep: Dur
     }
 }
 
+/// The deadline of the scope this runs in (None outside one).
+pub fn current() -> Option<SystemTime> {
+    BUDGET.try_with(|budget| budget.deadline).ok()
+}
+
 /// The invocation's deadline from its context: None when the context carries none (0: a
 /// hand-made context), or one already past as the invocation starts, which Lambda never sends
 /// (`cargo lambda watch` sends a fixed 600000, January 1970): racing it would fail every call.
@@ -144,5 +149,7 @@ mod tests {
         assert_eq!(seen.0, Budget { deadline: outer, keep: Duration::from_secs(1) });
         assert_eq!(seen.1, Budget { deadline: inner, keep: Duration::from_secs(5) });
         assert!(calls_end_before(None, Duration::ZERO, async { BUDGET.try_with(|_| ()).is_err() }).await);
+        assert_eq!(calls_end_before(Some(outer), Duration::ZERO, async { current() }).await, Some(outer));
+        assert_eq!(current(), None);
     }
 }

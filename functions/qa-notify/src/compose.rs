@@ -93,6 +93,7 @@ mod tests {
                 qa_environment: "staging".into(),
             },
             environment_urls: [("staging".to_owned(), "https://staging.example.com".to_owned())].into(),
+            sent_table: None,
         }
     }
 

@@ -22,6 +22,11 @@ pub enum NotifyError {
     Aws(#[from] AwsCallError),
     #[error(transparent)]
     ApprovalNotListed(#[from] ApprovalNotListed),
+    #[error(
+        "another invocation is sending notice {key} and had not finished within this one's time: Lambda retries this delivery, \
+         which then finds it sent (or sends it, if that invocation failed)"
+    )]
+    InFlight { key: String },
 }
 
 impl From<NotifyError> for JobFailure {
@@ -31,7 +36,9 @@ impl From<NotifyError> for JobFailure {
             NotifyError::Settings(_) | NotifyError::Parameters(_) | NotifyError::TopicMissing { .. } => {
                 JobFailure::new(FailureKind::ConfigurationError, err.to_string())
             }
-            NotifyError::Event(_) | NotifyError::ApprovalNotListed(_) => JobFailure::job_failed(err.to_string()),
+            NotifyError::Event(_) | NotifyError::ApprovalNotListed(_) | NotifyError::InFlight { .. } => {
+                JobFailure::job_failed(err.to_string())
+            }
         }
     }
 }

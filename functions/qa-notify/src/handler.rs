@@ -1,6 +1,8 @@
 //! Routing: a CodePipeline job is the **deployed** action, answered through the shared
 //! runner; anything else is an EventBridge event, decided by [`trigger::decide`].
 
+use std::time::{Duration, SystemTime};
+
 use aws_config::SdkConfig;
 use lambda_runtime::LambdaEvent;
 use serde_json::{json, Value};
@@ -8,6 +10,7 @@ use shared::codepipeline::state_change::PipelineEvent;
 use shared::codepipeline::{run_job, CodePipelineJob, JobFailure, JobOutcome, JobReporter, OutputVariables};
 use tracing::{error, info, warn};
 
+use crate::aws::sent::SentRecord;
 use crate::aws::sns::Published;
 use crate::aws::{pipeline, sns};
 use crate::compose;
@@ -15,6 +18,7 @@ use crate::deployed::DeployedParameters;
 use crate::error::NotifyError;
 use crate::facts;
 use crate::notice::{Notice, Release};
+use crate::once::{self, Claim};
 use crate::render::render;
 use crate::settings::{Settings, SettingsError};
 use crate::trigger::{decide, Decision, Kind, Trigger};
@@ -24,23 +28,34 @@ use shared::codepipeline::pipeline_state::{self, ApprovalLookup, ApprovalNotList
 pub struct Notifier {
     codepipeline: aws_sdk_codepipeline::Client,
     sns: aws_sdk_sns::Client,
+    /// The record of notices sent (used when the settings name its table).
+    dynamodb: aws_sdk_dynamodb::Client,
     settings: Result<Settings, SettingsError>,
     region: String,
+}
+
+/// While another invocation sends a notice, look again this often, as long as this much of the
+/// invocation is left.
+const IN_FLIGHT_POLL: Duration = Duration::from_secs(1);
+const IN_FLIGHT_KEEP: Duration = Duration::from_secs(3);
+
+/// How a notice reached QA.
+enum Told {
+    Now(Published),
+    /// An earlier delivery of the same event or job sent it.
+    Already,
 }
 
 impl Notifier {
     pub fn new(config: &SdkConfig, settings: Result<Settings, SettingsError>) -> Self {
         let region = config.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".to_owned());
-        Self::from_clients(shared::aws_client!(aws_sdk_codepipeline, config), shared::aws_client!(aws_sdk_sns, config), settings, region)
-    }
-
-    pub fn from_clients(
-        codepipeline: aws_sdk_codepipeline::Client,
-        sns: aws_sdk_sns::Client,
-        settings: Result<Settings, SettingsError>,
-        region: String,
-    ) -> Self {
-        Notifier { codepipeline, sns, settings, region }
+        Notifier {
+            codepipeline: shared::aws_client!(aws_sdk_codepipeline, config),
+            sns: shared::aws_client!(aws_sdk_sns, config),
+            dynamodb: shared::aws_client!(aws_sdk_dynamodb, config),
+            settings,
+            region,
+        }
     }
 
     pub async fn handle(&self, reporter: &JobReporter, event: LambdaEvent<Value>) -> Result<Value, lambda_runtime::Error> {
@@ -71,12 +86,13 @@ impl Notifier {
                 json!({"result": "ignored", "reason": "the approval is no longer this execution's, or its rejection told QA already"}),
             );
         };
-        let published = self.publish(settings, &notice).await?;
-        let result = match published {
-            Published::Confirmed(_) => "published",
-            Published::Unconfirmed(_) => "published, unconfirmed",
-        };
-        Ok(json!({"result": result, "kind": notice.kind.as_str(), "messageId": published.message_id()}))
+        Ok(match self.tell(settings, once::event_key(event).as_deref(), &notice).await? {
+            Told::Already => json!({"result": "sent already", "kind": notice.kind.as_str()}),
+            Told::Now(published @ Published::Confirmed(_)) => {
+                json!({"result": "published", "kind": notice.kind.as_str(), "messageId": published.message_id()})
+            }
+            Told::Now(Published::Unconfirmed(_)) => json!({"result": "published, unconfirmed", "kind": notice.kind.as_str()}),
+        })
     }
 
     async fn notice_for(&self, t: &Trigger, settings: &Settings, region: &str) -> Result<Option<Notice>, NotifyError> {
@@ -113,6 +129,48 @@ impl Notifier {
             }
             Kind::Deployed => unreachable!("deployed is an Invoke action, never an event"),
         }))
+    }
+
+    /// Publishes `notice` once per `key` (the event's or job's): claimed in the record first,
+    /// marked sent after, released when publishing failed (see [`once`]). Without a table or a
+    /// key it publishes.
+    async fn tell(&self, settings: &Settings, key: Option<&str>, notice: &Notice) -> Result<Told, NotifyError> {
+        let (Some(table), Some(key)) = (settings.sent_table.as_deref(), key) else {
+            return self.publish(settings, notice).await.map(Told::Now);
+        };
+        let record = SentRecord { client: self.dynamodb.clone(), table: table.to_owned() };
+        let deadline = shared::deadline::current();
+        loop {
+            match record.claim(key, SystemTime::now(), deadline).await? {
+                Claim::Ours => break,
+                Claim::Sent => {
+                    info!(key, kind = notice.kind.as_str(), "notice sent already by an earlier delivery; not sent again");
+                    return Ok(Told::Already);
+                }
+                Claim::InFlight => {
+                    let left = deadline.map(|d| shared::deadline::time_before(d, IN_FLIGHT_KEEP));
+                    if left.is_some_and(|left| left < IN_FLIGHT_POLL) {
+                        return Err(NotifyError::InFlight { key: key.to_owned() });
+                    }
+                    info!(key, "another invocation is sending this notice; waiting for it");
+                    tokio::time::sleep(IN_FLIGHT_POLL).await;
+                }
+            }
+        }
+        match self.publish(settings, notice).await {
+            Ok(published) => {
+                if let Err(err) = record.mark_sent(key, SystemTime::now()).await {
+                    warn!(error = %err, key, "notice sent, but not recorded: a delivery after this invocation's deadline could send it again");
+                }
+                Ok(Told::Now(published))
+            }
+            Err(err) => {
+                if let Err(release) = record.release(key).await {
+                    warn!(error = %release, key, "the claim could not be given up: a retry takes it over after this invocation's deadline");
+                }
+                Err(err)
+            }
+        }
     }
 
     async fn publish(&self, settings: &Settings, notice: &Notice) -> Result<Published, NotifyError> {
@@ -167,11 +225,16 @@ impl Notifier {
                 &self.region,
                 release,
             );
-            let published = self.publish(settings, &notice).await?;
-            let unconfirmed = if matches!(published, Published::Unconfirmed(_)) { " (SNS did not confirm it in time)" } else { "" };
+            let (note, message_id) = match self.tell(settings, Some(&once::job_key(&job.id)), &notice).await? {
+                Told::Now(published @ Published::Confirmed(_)) => ("", published.message_id().to_owned()),
+                Told::Now(published @ Published::Unconfirmed(_)) => {
+                    (" (SNS did not confirm it in time)", published.message_id().to_owned())
+                }
+                Told::Already => (" (by an earlier delivery of this job)", "sent already".to_owned()),
+            };
             Ok(JobOutcome::Succeeded {
-                summary: format!("Told {}{unconfirmed}: {}", settings.topic_name(), crate::render::headline(&notice)),
-                output_variables: OutputVariables::from([("MessageId".to_owned(), published.message_id().to_owned())]),
+                summary: format!("Told {}{note}: {}", settings.topic_name(), crate::render::headline(&notice)),
+                output_variables: OutputVariables::from([("MessageId".to_owned(), message_id)]),
             })
         }
         .await;

@@ -16,6 +16,7 @@ pub mod facts;
 pub mod handler;
 pub mod links;
 pub mod notice;
+pub mod once;
 pub mod render;
 pub mod settings;
 pub mod trigger;

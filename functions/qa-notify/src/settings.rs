@@ -9,6 +9,9 @@ pub struct Settings {
     pub watch: Watch,
     /// Environment (stage) name → the URL people test it at.
     pub environment_urls: BTreeMap<String, String>,
+    /// The DynamoDB table recording notices sent (`QA_NOTIFY_SENT_TABLE`), so a notice
+    /// delivered twice is sent once; without it every delivery publishes.
+    pub sent_table: Option<String>,
 }
 
 /// Which events concern us.
@@ -70,6 +73,7 @@ impl Settings {
                 qa_environment: set("QA_NOTIFY_QA_ENVIRONMENT").unwrap_or_else(|| "staging".to_owned()),
             },
             environment_urls,
+            sent_table: set("QA_NOTIFY_SENT_TABLE"),
         })
     }
 
