@@ -97,6 +97,11 @@ impl Emulator {
             .unwrap_or_else(|e| panic!("POST /_emulator{path}: {e}"))
     }
 
+    /// Removes every injected fault.
+    pub fn clear_faults(&self) {
+        ureq::delete(format!("{}/_emulator/faults", self.endpoint)).call().unwrap_or_else(|e| panic!("DELETE /_emulator/faults: {e}"));
+    }
+
     /// Advances the emulator clock until refreshes finish or wait on a lifecycle action.
     pub fn settle(&self) {
         self.post("/settle", json!({"maxSeconds": 7200}));

@@ -99,7 +99,11 @@ impl World {
     }
 
     fn notifier(&self, topic: &str) -> Notifier {
-        let vars = [
+        self.notifier_with(topic, &[])
+    }
+
+    fn notifier_with(&self, topic: &str, extra: &[(&str, String)]) -> Notifier {
+        let mut vars = vec![
             ("QA_NOTIFY_TOPIC_ARN", topic.to_owned()),
             ("QA_NOTIFY_PIPELINES", "release".to_owned()),
             (
@@ -107,6 +111,7 @@ impl World {
                 json!({"staging": "https://staging.shop.example.com", "production": "https://shop.example.com"}).to_string(),
             ),
         ];
+        vars.extend(extra.iter().cloned());
         let settings = Settings::from_vars(|key| vars.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone()));
         Notifier::new(&self.config, settings)
     }
@@ -176,6 +181,57 @@ async fn ready_for_qa_reaches_each_subscriber_in_its_own_format() {
     let chatbot: Value = serde_json::from_str(published["protocolBodies"]["https"].as_str().unwrap()).unwrap();
     assert_eq!((chatbot["version"].as_str(), chatbot["source"].as_str()), (Some("1.0"), Some("custom")));
     assert_eq!(chatbot["metadata"]["threadId"], EXECUTION);
+}
+
+/// qa-notify's record of notices sent, as template.yaml makes it.
+async fn notices_sent_table(config: &aws_config::SdkConfig) -> String {
+    use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+    let dynamodb = aws_sdk_dynamodb::Client::new(config);
+    dynamodb
+        .create_table()
+        .table_name("notices-sent")
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder().attribute_name("notice").attribute_type(ScalarAttributeType::S).build().unwrap(),
+        )
+        .key_schema(KeySchemaElement::builder().attribute_name("notice").key_type(KeyType::Hash).build().unwrap())
+        .send()
+        .await
+        .unwrap();
+    "notices-sent".to_owned()
+}
+
+#[tokio::test]
+async fn an_event_delivered_again_tells_qa_once_and_a_failed_publish_leaves_it_to_the_retry() {
+    let mut world = World::new().await;
+    let _turn = world.em.exclusive().await;
+    world.release_pipeline().await;
+    let table = notices_sent_table(&world.config).await;
+    world.em.post(
+        "/codepipeline/approvals",
+        json!({"pipelineName": "release", "stageName": "Approval", "actionName": "QA", "pipelineExecutionId": EXECUTION}),
+    );
+    let event = world.events("QA", "STARTED")[0].clone();
+    let notifier = world.notifier_with(&world.topic, &[("QA_NOTIFY_SENT_TABLE", table)]);
+
+    // SNS fails past the SDK's retries: nothing is sent, the invocation fails, the claim is given up.
+    world.em.post("/faults", json!({"service": "sns", "operation": "Publish", "kind": "error", "status": 503}));
+    let err = notifier.on_event(&event).await.unwrap_err().to_string();
+    assert!(err.contains("sns:Publish"), "{err}");
+    world.em.clear_faults();
+    assert!(world.published().is_empty());
+
+    // Lambda's retry sends it; the same event delivered again (EventBridge: at least once) does not.
+    let sent = notifier.on_event(&event).await.unwrap();
+    assert_eq!(sent["result"], "published", "{sent}");
+    let again = notifier.on_event(&event).await.unwrap();
+    assert_eq!(again["result"], "sent already", "{again}");
+    assert_eq!(world.published().len(), 1, "QA is told once");
+
+    // Another event (a new approval's STARTED has a new id) is its own notice.
+    let mut other = event.clone();
+    other["id"] = json!("another-delivery-id");
+    assert_eq!(notifier.on_event(&other).await.unwrap()["result"], "published");
 }
 
 #[tokio::test]

@@ -38,6 +38,7 @@ pub struct Notifier {
 /// invocation is left.
 const IN_FLIGHT_POLL: Duration = Duration::from_secs(1);
 const IN_FLIGHT_KEEP: Duration = Duration::from_secs(3);
+const IN_FLIGHT_WAIT_WITHOUT_DEADLINE: Duration = Duration::from_secs(30);
 
 /// How a notice reached QA.
 enum Told {
@@ -140,6 +141,8 @@ impl Notifier {
         };
         let record = SentRecord { client: self.dynamodb.clone(), table: table.to_owned() };
         let deadline = shared::deadline::current();
+        // Without a deadline (no runtime's), the wait is bounded all the same.
+        let wait_until = deadline.map_or_else(|| SystemTime::now() + IN_FLIGHT_WAIT_WITHOUT_DEADLINE, |d| d - IN_FLIGHT_KEEP);
         loop {
             match record.claim(key, SystemTime::now(), deadline).await? {
                 Claim::Ours => break,
@@ -148,8 +151,7 @@ impl Notifier {
                     return Ok(Told::Already);
                 }
                 Claim::InFlight => {
-                    let left = deadline.map(|d| shared::deadline::time_before(d, IN_FLIGHT_KEEP));
-                    if left.is_some_and(|left| left < IN_FLIGHT_POLL) {
+                    if SystemTime::now() + IN_FLIGHT_POLL > wait_until {
                         return Err(NotifyError::InFlight { key: key.to_owned() });
                     }
                     info!(key, "another invocation is sending this notice; waiting for it");
