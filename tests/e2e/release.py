@@ -444,14 +444,21 @@ class LocalRelease:
         )
         self.expect(f"{GROUPS[stage]} runs {release[:7]} on {CAPACITY} booted instances in service", ok)
 
-    def expect_inbox(self, *kinds: str) -> None:
+    def expect_inbox(self, *kinds: str, maybe: tuple[str, ...] = ()) -> None:
+        """The inbox holds `kinds`, and of `maybe` (notices a race may leave out) nothing else."""
+
+        def holds() -> bool:
+            seen = set(self.inbox_kinds())
+            return set(kinds) <= seen <= set(kinds) | set(maybe)
+
         deadline = time.time() + 20
-        while time.time() < deadline and sorted(set(self.inbox_kinds())) != sorted(kinds):
+        while time.time() < deadline and not holds():
             self.report()
             time.sleep(0.5)
+        optional = f" (and perhaps {', '.join(maybe)})" if maybe else ""
         self.expect(
-            f"the QA inbox holds {', '.join(kinds)} (it holds {', '.join(self.inbox_seen) or 'nothing'})",
-            sorted(set(self.inbox_seen)) == sorted(kinds),
+            f"the QA inbox holds {', '.join(kinds)}{optional} (it holds {', '.join(self.inbox_seen) or 'nothing'})",
+            holds(),
         )
 
 
@@ -618,7 +625,10 @@ def scenario_unhealthy_staging(run: LocalRelease, limit: float) -> None:
         ALARM in (approval.get("summary") or ""),
     )
     run.expect_fleet("staging", sha)
-    run.expect_inbox("approval-rejected", "ready-for-qa")
+    # approval-gate and qa-notify get the approval's STARTED event at once. When the gate's
+    # rejection lands before qa-notify reads the pipeline's state, the approval is no longer
+    # waiting and ready-for-qa is not sent: QA hears only of the rejection. Either is right.
+    run.expect_inbox("approval-rejected", maybe=("ready-for-qa",))
 
 
 def scenario_window_closed(run: LocalRelease, limit: float) -> None:
