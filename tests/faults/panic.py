@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import local_run  # noqa: E402
 from emulator.server import Emulator  # noqa: E402
-from matrix import ACCESS_KEY, CANARIES, SECRETS, job_event  # noqa: E402
+from matrix import ACCESS_KEY, CANARIES, SECRETS, job_event, record  # noqa: E402
 from runtime_api import RuntimeApi  # noqa: E402
 
 
@@ -70,14 +70,14 @@ def main() -> int:
             process.kill()
             output = process.communicate()[0]
             api.close()
-        record = control.call("GET", f"/codepipeline/jobs/{job_id}")
-    result = record["result"] or {}
+        job_record = control.call("GET", f"/codepipeline/jobs/{job_id}")
+    result = job_record["result"] or {}
     message = (result.get("failureDetails") or {}).get("message", "")
     if outcome.kind != "response":
         failures.append(f"the invocation ended with {outcome.kind}: {outcome.body}")
     if result.get("kind") != "failure" or "deliberate panic" not in message:
         failures.append(f"the job was not failed naming the panic: {json.dumps(result)}")
-    if record["rejectedAnswers"]:
+    if job_record["rejectedAnswers"]:
         failures.append("the job was answered twice")
     if any(secret in text for secret in SECRETS for text in (output, message, json.dumps(outcome.body))):
         failures.append("a canary reached the output")
@@ -88,6 +88,10 @@ def main() -> int:
     for failure in failures:
         print(f"FAILED: {failure}")
     print(f"panic proof: {'passed' if not failures else 'FAILED'}")
+    record(
+        "panic-release" if args.release else "panic",
+        {"build": which, "answered": not failures, "canariesLeaked": int("a canary reached the output" in failures)},
+    )
     return 0 if not failures else 1
 
 
