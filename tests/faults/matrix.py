@@ -259,10 +259,8 @@ def registered(matrix: Matrix, event: dict[str, Any]) -> Prepared:
     return Prepared(event, job_answer(matrix, event["CodePipeline.job"]["id"]))
 
 
-def refresh_start(matrix: Matrix) -> Prepared:
-    """The job's answer, and the refreshes started: a second one is a second effect."""
-    local_run.seed_group(matrix.emulator.endpoint, desired=2)
-    prepared = registered(matrix, job_event("instance-refresh/start.json"))
+def counting_refreshes(matrix: Matrix, prepared: Prepared) -> Prepared:
+    """The job's answer, and the refreshes of the group: a second one is a second effect."""
     job = prepared.answer
 
     def answer() -> Answer:
@@ -271,6 +269,11 @@ def refresh_start(matrix: Matrix) -> Prepared:
         return found
 
     return Prepared(prepared.event, answer)
+
+
+def refresh_start(matrix: Matrix) -> Prepared:
+    local_run.seed_group(matrix.emulator.endpoint, desired=2)
+    return counting_refreshes(matrix, registered(matrix, job_event("instance-refresh/start.json")))
 
 
 def refresh_track(matrix: Matrix) -> Prepared:
@@ -285,7 +288,7 @@ def refresh_track(matrix: Matrix) -> Prepared:
     matrix.emulator.world.calls.clear()
     event = job_event("instance-refresh/start.json")
     event["CodePipeline.job"]["data"]["continuationToken"] = token
-    return registered(matrix, event)
+    return counting_refreshes(matrix, registered(matrix, event))
 
 
 def start_refresh(matrix: Matrix) -> None:
