@@ -73,6 +73,13 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn a_record_outlives_every_redelivery() {
+        // EventBridge retries for up to 24 hours, Lambda's asynchronous retries for up to 6.
+        assert!(KEEP_FOR > Duration::from_secs(24 * 3600), "{KEEP_FOR:?}");
+        assert_eq!(KEEP_FOR, Duration::from_secs(604_800));
+    }
+
+    #[test]
     fn an_event_is_known_by_its_id_and_a_job_by_its_own() {
         assert_eq!(event_key(&json!({"id": "6f3c1f0e"})), Some("event:6f3c1f0e".into()));
         assert_eq!(event_key(&json!({"id": "  "})), None);
