@@ -61,6 +61,8 @@ def test_success_with_output_variables_is_recorded_and_a_second_answer_is_refuse
         lambda: pipeline.put_job_failure_result(jobId=job_id, failureDetails={"type": "JobFailed", "message": "x"})
     )
     assert (code, status) == ("InvalidJobStateException", 400)
+    assert recorded["rejectedAnswers"] == 0
+    assert control.get(f"/codepipeline/jobs/{job_id}")["rejectedAnswers"] == 1, "the refused second answer is counted"
     states = [e["detail"]["state"] for e in control.events("CodePipeline Action Execution State Change")]
     assert states == ["STARTED", "SUCCEEDED"]
 

@@ -7,6 +7,10 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
+import boto3
+import botocore.config
+import botocore.exceptions
+import pytest
 from conftest import instances, make_group, new_version
 from test_instance_refresh import error_of, start
 
@@ -41,6 +45,30 @@ def test_server_errors_and_latency(aws, control):
     assert time.monotonic() - began >= 0.3
     control.call("DELETE", "/faults")
     assert control.get("/faults") == []
+
+
+def test_a_delayed_request_is_in_flight_until_it_lands_even_when_its_caller_gave_up(emulator, aws, control):
+    control.post(
+        "/faults", {"service": "ec2", "operation": "CreateTags", "kind": "latency", "latencyMs": 1500, "count": 1}
+    )
+    instance = aws("ec2").run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    impatient = boto3.client(
+        "ec2",
+        endpoint_url=emulator.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="AKIDTEST",
+        aws_secret_access_key="test",
+        config=botocore.config.Config(read_timeout=0.3, retries={"total_max_attempts": 1}),
+    )
+    with pytest.raises(botocore.exceptions.ReadTimeoutError):
+        impatient.create_tags(Resources=[instance], Tags=[{"Key": "late", "Value": "yes"}])
+    assert emulator.world.in_flight == 1
+    deadline = time.monotonic() + 5
+    while emulator.world.in_flight and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert emulator.world.in_flight == 0
+    tags = aws("ec2").describe_tags(Filters=[{"Name": "resource-id", "Values": [instance]}])["Tags"]
+    assert {"Key": "late", "Value": "yes"} in [{"Key": t["Key"], "Value": t["Value"]} for t in tags], "it landed"
 
 
 def test_the_sdk_retries_through_injected_throttling(emulator, control):
