@@ -48,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import boto3  # noqa: E402
 import local_run  # noqa: E402
+from emulator.codepipeline import FAILURE_TYPES  # noqa: E402
 from emulator.server import Emulator  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
@@ -72,16 +73,7 @@ SECRETS = [*CANARIES.values(), ARTIFACT_CREDENTIALS["secretAccessKey"], ARTIFACT
 BUDGET = 30.0
 # Answers that tell a person something failed: a job's failure types, a rejected approval, an
 # abandoned instance.
-FAILURES = {
-    "JobFailed",
-    "ConfigurationError",
-    "PermissionError",
-    "RevisionOutOfSync",
-    "RevisionUnavailable",
-    "SystemUnavailable",
-    "Failed",
-    "ABANDON",
-}
+FAILURES = {*FAILURE_TYPES, "Failed", "ABANDON"}
 # The variable that points one service's client elsewhere (the SDK's service-specific endpoint).
 ENDPOINT_VARIABLE = {
     "autoscaling": "AWS_ENDPOINT_URL_AUTO_SCALING",

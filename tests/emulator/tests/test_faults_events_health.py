@@ -52,13 +52,8 @@ def test_a_delayed_request_is_in_flight_until_it_lands_even_when_its_caller_gave
         "/faults", {"service": "ec2", "operation": "CreateTags", "kind": "latency", "latencyMs": 1500, "count": 1}
     )
     instance = aws("ec2").run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
-    impatient = boto3.client(
-        "ec2",
-        endpoint_url=emulator.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="AKIDTEST",
-        aws_secret_access_key="test",
-        config=botocore.config.Config(read_timeout=0.3, retries={"total_max_attempts": 1}),
+    impatient = client_with(
+        emulator, "ec2", botocore.config.Config(read_timeout=0.3, retries={"total_max_attempts": 1})
     )
     with pytest.raises(botocore.exceptions.ReadTimeoutError):
         impatient.create_tags(Resources=[instance], Tags=[{"Key": "late", "Value": "yes"}])
@@ -71,17 +66,21 @@ def test_a_delayed_request_is_in_flight_until_it_lands_even_when_its_caller_gave
     assert {"Key": "late", "Value": "yes"} in [{"Key": t["Key"], "Value": t["Value"]} for t in tags], "it landed"
 
 
-def test_the_sdk_retries_through_injected_throttling(emulator, control):
-    import boto3
-    from botocore.config import Config
-
-    make = boto3.client(
-        "autoscaling",
+def client_with(emulator, service: str, config: botocore.config.Config):
+    """A boto3 client against the emulator with `config` (retries, timeouts) of its own."""
+    return boto3.client(
+        service,
         endpoint_url=emulator.endpoint,
         region_name="us-east-1",
-        aws_access_key_id="AKID",
-        aws_secret_access_key="s",
-        config=Config(retries={"total_max_attempts": 3, "mode": "standard"}),
+        aws_access_key_id="AKIDTEST",
+        aws_secret_access_key="test",
+        config=config,
+    )
+
+
+def test_the_sdk_retries_through_injected_throttling(emulator, control):
+    make = client_with(
+        emulator, "autoscaling", botocore.config.Config(retries={"total_max_attempts": 3, "mode": "standard"})
     )
     control.post("/faults", {"service": "autoscaling", "kind": "throttle", "count": 2})
     assert make.describe_auto_scaling_groups()["ResponseMetadata"]["HTTPStatusCode"] == 200
