@@ -34,10 +34,8 @@ pub struct Notifier {
     region: String,
 }
 
-/// While another invocation sends a notice, look again this often, as long as this much of the
-/// invocation is left.
+/// While another invocation sends a notice, look again this often.
 const IN_FLIGHT_POLL: Duration = Duration::from_secs(1);
-const IN_FLIGHT_KEEP: Duration = Duration::from_secs(3);
 const IN_FLIGHT_WAIT_WITHOUT_DEADLINE: Duration = Duration::from_secs(30);
 
 /// How a notice reached QA.
@@ -141,8 +139,9 @@ impl Notifier {
         };
         let record = SentRecord { client: self.dynamodb.clone(), table: table.to_owned() };
         let deadline = shared::deadline::current();
-        // Without a deadline (no runtime's), the wait is bounded all the same.
-        let wait_until = deadline.map_or_else(|| SystemTime::now() + IN_FLIGHT_WAIT_WITHOUT_DEADLINE, |d| d - IN_FLIGHT_KEEP);
+        // As long as this invocation's calls may run (the job runner keeps its time to answer);
+        // without a deadline (no runtime's), bounded all the same.
+        let wait_until = shared::deadline::calls_end_by().unwrap_or_else(|| SystemTime::now() + IN_FLIGHT_WAIT_WITHOUT_DEADLINE);
         loop {
             match record.claim(key, SystemTime::now(), deadline).await? {
                 Claim::Ours => break,
