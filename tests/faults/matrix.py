@@ -28,7 +28,6 @@ import json
 import multiprocessing
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -92,12 +91,6 @@ CAUSE = {
     "latency": re.compile(r"timed out|timeout|did not answer", re.I),
     "refused": re.compile(r"could not be reached|connect|refused", re.I),
 }
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -450,7 +443,8 @@ def fault_for(kind: str, operation: str, delay: float) -> tuple[dict[str, Any] |
         return {"service": service, "operation": name, "kind": "error", "status": 503}, {}
     if kind == "latency":
         return {"service": service, "operation": name, "kind": "latency", "latencyMs": int(delay * 1000)}, {}
-    return None, {ENDPOINT_VARIABLE[service]: f"http://127.0.0.1:{closed_port()}"}
+    # A port freed at once: nothing listens there, so connections are refused.
+    return None, {ENDPOINT_VARIABLE[service]: f"http://127.0.0.1:{local_run.free_port()}"}
 
 
 def run_cell(matrix: Matrix, cell: Cell, clean: Answer) -> None:
