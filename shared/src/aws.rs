@@ -11,7 +11,16 @@ use crate::codepipeline::{FailureKind, JobFailure};
 /// per-service `AWS_ENDPOINT_URL_<SERVICE>`) is honoured by the SDK itself, which is how
 /// every function runs unchanged against the local emulator.
 pub async fn load_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).load().await
+    aws_config::defaults(BehaviorVersion::latest()).http_client(http_client()).load().await
+}
+
+/// The HTTPS client every SDK client uses: the SDK's own (hyper, rustls, the platform's root
+/// certificates) with *ring* as rustls's crypto provider instead of the default aws-lc (its
+/// figure: README, "Performance"). The SDK crates are built without their
+/// `default-https-client` feature, so this is the only client in a function.
+pub fn http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https()
 }
 
 /// An AWS call that failed after the SDK's own retries.

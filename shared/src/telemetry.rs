@@ -1,14 +1,17 @@
 //! The one tracing setup for every function.
 //!
 //! - JSON lines when `AWS_LAMBDA_LOG_FORMAT=JSON` (Lambda's advanced logging controls), text
-//!   otherwise; level from `AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG` (full filter syntax), else INFO.
+//!   otherwise; level from `AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG` (a level, or `target=level`
+//!   directives), else INFO. The filter is `tracing_subscriber`'s `Targets`, not `EnvFilter`:
+//!   `EnvFilter` brings a regex engine (about 0.3 MB of binary) for span and field directives a
+//!   Lambda function has no use for.
 //! - `lambda_runtime` logs every raw event at TRACE. A CodePipeline event carries artifact
 //!   credentials, so the runtime's crates are capped at DEBUG whatever is asked for: by a
 //!   filter of its own beside the level filter, which no `RUST_LOG` directive (span-scoped
 //!   ones included) can override.
 
 use tracing::{Level, Metadata, Subscriber};
-use tracing_subscriber::filter::{filter_fn, EnvFilter, LevelFilter};
+use tracing_subscriber::filter::{filter_fn, LevelFilter, Targets};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -19,7 +22,7 @@ const RUNTIME_TARGETS: &str = "lambda_runtime";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogSettings {
     pub json: bool,
-    /// An `EnvFilter` expression: a level (`debug`) or per-target directives.
+    /// A level (`debug`) or comma-separated `target=level` directives.
     pub filter: String,
 }
 
@@ -62,17 +65,18 @@ where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter(&settings.filter))
+        .with_max_level(LevelFilter::TRACE)
         .with_writer(writer)
         .with_target(false)
         .with_ansi(false)
         // Lambda stamps every line itself.
         .without_time();
+    let levels = filter(&settings.filter);
     let cap = filter_fn(|meta: &Metadata<'_>| !is_raw_runtime_trace(meta));
     if settings.json {
-        Box::new(builder.json().with_current_span(true).with_span_list(false).flatten_event(true).finish().with(cap))
+        Box::new(builder.json().with_current_span(true).with_span_list(false).flatten_event(true).finish().with(levels).with(cap))
     } else {
-        Box::new(builder.finish().with(cap))
+        Box::new(builder.finish().with(levels).with(cap))
     }
 }
 
@@ -80,8 +84,14 @@ fn is_raw_runtime_trace(meta: &Metadata<'_>) -> bool {
     *meta.level() == Level::TRACE && meta.target().starts_with(RUNTIME_TARGETS)
 }
 
-fn filter(expression: &str) -> EnvFilter {
-    EnvFilter::builder().with_default_directive(LevelFilter::INFO.into()).parse_lossy(expression)
+/// The directives that parse, the others ignored (a typo in `RUST_LOG` must not silence the
+/// function); INFO when none does.
+fn filter(expression: &str) -> Targets {
+    let valid: Vec<&str> = expression.split(',').map(str::trim).filter(|d| !d.is_empty() && d.parse::<Targets>().is_ok()).collect();
+    match valid.join(",").parse::<Targets>() {
+        Ok(targets) if !valid.is_empty() => targets,
+        _ => Targets::new().with_default(LevelFilter::INFO),
+    }
 }
 
 #[cfg(test)]
@@ -123,7 +133,8 @@ mod tests {
 
     #[test]
     fn no_filter_directive_can_lift_the_cap_not_even_a_span_scoped_one() {
-        // Finding 13: EnvFilter's span directives are judged apart from its target ones.
+        // Finding 13: EnvFilter judged span directives apart from target ones; `Targets` has no
+        // span directives, and a directive that looks like one must not lift the cap either.
         for filter in [
             "[Lambda runtime invoke]=trace",
             "[{requestId}]=trace",
@@ -140,6 +151,27 @@ mod tests {
             assert!(!out.contains("CANARY"), "{filter}: {out}");
             assert!(out.contains("an SDK trace line"), "{filter}: other targets still log at TRACE: {out}");
         }
+    }
+
+    #[test]
+    fn rust_log_directives_set_each_targets_level_and_a_typo_among_them_is_skipped() {
+        let out = capture(LogSettings { json: false, filter: "warn,instance_refresh=debug,bogus=loud".into() }, || {
+            tracing::debug!(target: "instance_refresh::handler", "our debug line");
+            tracing::info!(target: "aws_smithy_runtime::client", "an SDK info line");
+            tracing::warn!(target: "aws_smithy_runtime::client", "an SDK warning");
+        });
+        assert!(out.contains("our debug line"), "{out}");
+        assert!(!out.contains("an SDK info line"), "the default level is warn: {out}");
+        assert!(out.contains("an SDK warning"), "{out}");
+    }
+
+    #[test]
+    fn a_filter_with_nothing_valid_in_it_logs_at_info() {
+        let out = capture(LogSettings { json: false, filter: "=,loud".into() }, || {
+            tracing::debug!("a debug line");
+            tracing::info!("an info line");
+        });
+        assert!(out.contains("an info line") && !out.contains("a debug line"), "{out}");
     }
 
     #[test]

@@ -17,6 +17,7 @@ async fn client_of_a_silent_endpoint() -> aws_sdk_codepipeline::Client {
         }
     });
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(shared::aws::http_client())
         .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_codepipeline::config::Credentials::new("AKID", "secret", None, None, "test"))

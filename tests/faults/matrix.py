@@ -146,6 +146,8 @@ class Matrix:
         self.invocations = 0
         # A function continuing in a new invocation of itself (lifecycle-health's hand-over).
         self.async_invokes = AsyncInvokes()
+        # The function binaries run: the debug builds (the benchmark runs the release ones).
+        self.binaries = ROOT / "target" / "debug"
 
     def client(self, service: str) -> Any:
         return boto3.client(
@@ -189,7 +191,7 @@ class Matrix:
         }
         with tempfile.TemporaryFile("w+") as log:
             process = subprocess.Popen(
-                [str(ROOT / "target" / "debug" / scenario.function)], env=env, stdout=log, stderr=subprocess.STDOUT
+                [str(self.binaries / scenario.function)], env=env, stdout=log, stderr=subprocess.STDOUT
             )
             try:
                 api.invoke(event, budget)

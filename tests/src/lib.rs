@@ -74,6 +74,7 @@ impl Emulator {
     /// SDK configuration pointing every client at the emulator, with fast retries.
     pub async fn sdk_config(&self) -> SdkConfig {
         aws_config::defaults(BehaviorVersion::latest())
+            .http_client(shared::aws::http_client())
             .endpoint_url(&self.endpoint)
             .region(Region::new("us-east-1"))
             .credentials_provider(aws_sdk_autoscaling::config::Credentials::new("AKIDINTEGRATION", "secret", None, None, "tests"))
