@@ -9,7 +9,7 @@ use shared::codepipeline::{run_job, JobFailure, JobOutcome, JobReporter};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
-    let config = shared::aws::load_config().await;
+    let config = shared::aws::load_config();
     let reporter = JobReporter::new(shared::aws_client!(aws_sdk_codepipeline, &config));
     let reporter = &reporter;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {

@@ -1,17 +1,84 @@
 //! AWS configuration, loaded once at init, and AWS call failures as actionable messages.
 
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_credential_types::provider::error::CredentialsError;
+use aws_credential_types::provider::{future, ProvideCredentials, SharedCredentialsProvider};
+use aws_credential_types::Credentials;
+use aws_smithy_runtime_api::client::behavior_version::BehaviorVersion;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use aws_types::region::Region;
+use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
+pub use aws_types::SdkConfig;
 
 use crate::codepipeline::{FailureKind, JobFailure};
 
-/// Loads region, credentials and endpoint from the environment. `AWS_ENDPOINT_URL` (and the
-/// per-service `AWS_ENDPOINT_URL_<SERVICE>`) is honoured by the SDK itself, which is how
-/// every function runs unchanged against the local emulator.
-pub async fn load_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).http_client(http_client()).load().await
+/// The SDK configuration of a function on Lambda, from its environment alone: the region
+/// (`AWS_REGION`), the execution role's credentials (`AWS_ACCESS_KEY_ID`,
+/// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`) and endpoints (`AWS_ENDPOINT_URL_<SERVICE>`,
+/// else `AWS_ENDPOINT_URL`: how every function runs unchanged against the local emulator).
+/// Retries and the connect timeout are the SDK's defaults for the behaviour version.
+///
+/// Not `aws-config`: its default chain looks in profiles, SSO, web identity (through STS), ECS
+/// and IMDS, none of which a Lambda function uses, and it links `aws-sdk-sts` and a profile
+/// parser into every function (its figure: README, "Performance").
+pub fn load_config() -> SdkConfig {
+    let lookup = |name: &str| std::env::var(name).ok();
+    SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(region(lookup))
+        .credentials_provider(SharedCredentialsProvider::new(EnvironmentCredentials))
+        .service_config(EnvironmentSettings)
+        .http_client(http_client())
+        .build()
+}
+
+/// `AWS_REGION` (Lambda sets it), else `AWS_DEFAULT_REGION`.
+fn region(lookup: impl Fn(&str) -> Option<String>) -> Option<Region> {
+    ["AWS_REGION", "AWS_DEFAULT_REGION"].into_iter().find_map(|name| set(lookup(name))).map(Region::new)
+}
+
+fn set(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.trim().is_empty())
+}
+
+/// The execution role's credentials, which Lambda puts in the environment.
+#[derive(Debug)]
+struct EnvironmentCredentials;
+
+impl ProvideCredentials for EnvironmentCredentials {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        future::ProvideCredentials::ready(credentials(|name| std::env::var(name).ok()))
+    }
+}
+
+fn credentials(lookup: impl Fn(&str) -> Option<String>) -> Result<Credentials, CredentialsError> {
+    match (set(lookup("AWS_ACCESS_KEY_ID")), set(lookup("AWS_SECRET_ACCESS_KEY"))) {
+        (Some(id), Some(secret)) => Ok(Credentials::new(id, secret, set(lookup("AWS_SESSION_TOKEN")), None, "environment")),
+        _ => Err(CredentialsError::not_loaded(
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set (on Lambda they hold the execution role's credentials)",
+        )),
+    }
+}
+
+/// Per-service settings the SDK asks for (today the endpoint URL), from the environment.
+#[derive(Debug)]
+struct EnvironmentSettings;
+
+impl LoadServiceConfig for EnvironmentSettings {
+    fn load_config(&self, key: ServiceConfigKey<'_>) -> Option<String> {
+        service_setting(key.env(), key.service_id(), |name| std::env::var(name).ok())
+    }
+}
+
+/// The SDK's rule for a per-service setting: `<VAR>_<SERVICE ID>` (upper case, spaces as
+/// underscores: `AWS_ENDPOINT_URL_AUTO_SCALING`), else `<VAR>`. A blank value counts as unset.
+fn service_setting(var: &str, service_id: &str, lookup: impl Fn(&str) -> Option<String>) -> Option<String> {
+    let specific = format!("{var}_{}", service_id.to_uppercase().replace(' ', "_"));
+    set(lookup(&specific)).or_else(|| set(lookup(var)))
 }
 
 /// The HTTPS client every SDK client uses: the SDK's own (hyper, rustls, the platform's root
@@ -85,5 +152,44 @@ impl From<AwsCallError> for JobFailure {
             _ => String::new(),
         };
         JobFailure::new(err.failure_kind(), format!("{err}.{hint}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
+    }
+
+    #[test]
+    fn a_service_specific_endpoint_wins_over_the_global_one_and_a_blank_one_is_unset() {
+        let vars =
+            env(&[("AWS_ENDPOINT_URL", "http://global"), ("AWS_ENDPOINT_URL_AUTO_SCALING", "http://asg"), ("AWS_ENDPOINT_URL_SNS", " ")]);
+        assert_eq!(service_setting("AWS_ENDPOINT_URL", "Auto Scaling", &vars).as_deref(), Some("http://asg"));
+        assert_eq!(service_setting("AWS_ENDPOINT_URL", "SNS", &vars).as_deref(), Some("http://global"));
+        assert_eq!(service_setting("AWS_ENDPOINT_URL", "Elastic Load Balancing v2", &vars).as_deref(), Some("http://global"));
+        let only = env(&[("AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2", "http://elb")]);
+        assert_eq!(service_setting("AWS_ENDPOINT_URL", "Elastic Load Balancing v2", &only).as_deref(), Some("http://elb"));
+        assert_eq!(service_setting("AWS_ENDPOINT_URL", "SNS", &only), None);
+    }
+
+    #[test]
+    fn the_region_is_lambdas_aws_region_else_the_default_region() {
+        assert_eq!(region(env(&[("AWS_REGION", "eu-west-1"), ("AWS_DEFAULT_REGION", "us-east-1")])), Some(Region::new("eu-west-1")));
+        assert_eq!(region(env(&[("AWS_REGION", ""), ("AWS_DEFAULT_REGION", "us-east-1")])), Some(Region::new("us-east-1")));
+        assert_eq!(region(env(&[])), None);
+    }
+
+    #[test]
+    fn credentials_come_from_the_execution_roles_variables_or_say_which_are_missing() {
+        let found = credentials(env(&[("AWS_ACCESS_KEY_ID", "AKID"), ("AWS_SECRET_ACCESS_KEY", "secret"), ("AWS_SESSION_TOKEN", "token")]))
+            .unwrap();
+        assert_eq!((found.access_key_id(), found.secret_access_key(), found.session_token()), ("AKID", "secret", Some("token")));
+        let without_token = credentials(env(&[("AWS_ACCESS_KEY_ID", "AKID"), ("AWS_SECRET_ACCESS_KEY", "secret")])).unwrap();
+        assert_eq!(without_token.session_token(), None);
+        let missing = credentials(env(&[("AWS_ACCESS_KEY_ID", "AKID")])).unwrap_err();
+        assert!(format!("{}", DisplayErrorContext(&missing)).contains("AWS_SECRET_ACCESS_KEY"), "{missing:?}");
     }
 }

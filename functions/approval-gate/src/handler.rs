@@ -1,11 +1,11 @@
 //! Routing: the QA approval STARTED (EventBridge) → reject it or leave it; an Invoke action →
 //! the same checks answer the job, waiting while only the window is closed.
 
-use aws_config::SdkConfig;
 use jiff::Timestamp;
 use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use shared::aws::SdkConfig;
 use shared::codepipeline::pipeline_state::{self, ApprovalLookup, ApprovalNotListed};
 use shared::codepipeline::state_change::{ExecutionState, PipelineEvent};
 use shared::codepipeline::{run_job, CodePipelineJob, JobFailure, JobOutcome, JobReporter, OutputVariables};

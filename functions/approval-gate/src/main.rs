@@ -9,7 +9,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
     // A bad setting is reported by each invocation (an Invoke job must still be answered).
     let settings = Settings::from_vars(|key| std::env::var(key).ok());
-    let config = shared::aws::load_config().await;
+    let config = shared::aws::load_config();
     let gate = Gate::new(&config, settings);
     let reporter = JobReporter::new(shared::aws_client!(aws_sdk_codepipeline, &config));
     let (gate, reporter) = (&gate, &reporter);

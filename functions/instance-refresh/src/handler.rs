@@ -2,9 +2,9 @@
 
 use std::time::SystemTime;
 
-use aws_config::SdkConfig;
 use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
+use shared::aws::SdkConfig;
 use shared::codepipeline::{Answer, CodePipelineJob, Fallback, JobFailure, JobOutcome};
 use tracing::{info, warn};
 

@@ -6,7 +6,7 @@ use shared::codepipeline::{run_job, JobReporter};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
-    let config = shared::aws::load_config().await;
+    let config = shared::aws::load_config();
     let action = RefreshAction::new(&config);
     let reporter = JobReporter::new(shared::aws_client!(aws_sdk_codepipeline, &config));
     let (action, reporter) = (&action, &reporter);

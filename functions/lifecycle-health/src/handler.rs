@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use aws_config::SdkConfig;
 use chrono::{DateTime, Utc};
 use lambda_runtime::LambdaEvent;
 use serde_json::{json, Value};
 use shared::aws::AwsCallError;
+use shared::aws::SdkConfig;
 use tracing::{error, info, warn};
 
 use crate::aws::lifecycle::{self, bounded, Answered};

@@ -13,7 +13,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     // first heartbeat, not after.
     let function_name = std::env::var("AWS_LAMBDA_FUNCTION_NAME")
         .map_err(|_| "AWS_LAMBDA_FUNCTION_NAME is not set; lifecycle-health hands long checks over to a new invocation of itself")?;
-    let config = shared::aws::load_config().await;
+    let config = shared::aws::load_config();
     let gate = HealthGate::new(&config, settings, function_name);
     let gate = &gate;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| shared::deadline::invocation(event, |event| gate.handle(event)))).await

@@ -3,9 +3,9 @@
 
 use std::time::{Duration, SystemTime};
 
-use aws_config::SdkConfig;
 use lambda_runtime::LambdaEvent;
 use serde_json::{json, Value};
+use shared::aws::SdkConfig;
 use shared::codepipeline::state_change::PipelineEvent;
 use shared::codepipeline::{run_job, CodePipelineJob, JobFailure, JobOutcome, JobReporter, OutputVariables};
 use tracing::{error, info, warn};

@@ -10,7 +10,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     // A bad setting is kept, not raised: raising here would leave an Invoke action's job
     // unanswered, so each invocation reports it instead (the job fails, the event errors).
     let settings = Settings::from_vars(|key| std::env::var(key).ok());
-    let config = shared::aws::load_config().await;
+    let config = shared::aws::load_config();
     let notifier = Notifier::new(&config, settings);
     let reporter = JobReporter::new(shared::aws_client!(aws_sdk_codepipeline, &config));
     let (notifier, reporter) = (&notifier, &reporter);
