@@ -551,10 +551,11 @@ def main() -> int:
     add_ratios(report["subjects"])
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2))
+    args.json.with_suffix(".md").write_text(markdown(report))
     print_tables(console, report)
     console.print(
         f"bench: {len(figures)} subjects, {args.runs} cold starts and {args.warm} warm invocations each, "
-        f"{time.monotonic() - started:.0f} s; figures in {args.json.relative_to(ROOT)}",
+        f"{time.monotonic() - started:.0f} s; figures in {args.json.relative_to(ROOT)} (and .md, README's table)",
         highlight=False,
     )
     return 0
@@ -585,7 +586,9 @@ def summary(f: Figures, x86: int | None, arm64: dict[str, int] | None) -> dict[s
 
 def ordered(figures: dict[str, Figures]) -> dict[str, Figures]:
     """The floor, then each function with its compared builds and its peer."""
-    names = [FLOOR, *(n for f in FUNCTIONS for n in sorted(figures) if n == f or n.startswith((f"{f} @", f"peer {f}")))]
+    names = [FLOOR]
+    for function in FUNCTIONS:
+        names += [function, *sorted(n for n in figures if n.startswith(f"{function} @")), f"peer {function}"]
     return {n: figures[n] for n in names if n in figures}
 
 
@@ -600,6 +603,35 @@ def add_ratios(subjects: dict[str, dict[str, Any]]) -> None:
         ours["coldStartVsFloor"] = round(ours["coldStartMedianMs"] / floor["coldStartMedianMs"], 2)
         ours["peerColdStartVsOurs"] = round(peer["coldStartMedianMs"] / ours["coldStartMedianMs"], 1)
         ours["peerRssVsOurs"] = round(peer["peakRssMb"] / ours["peakRssMb"], 1)
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The README's table: one row a subject, ms and MB."""
+    columns = {
+        "init med (min)": lambda f: f["initMedianMs"] and f"{f['initMedianMs']} ({f['initMinMs']})",
+        "cold start": lambda f: f["coldStartMedianMs"],
+        "init / floor": lambda f: f.get("initVsFloor"),
+        "cold / floor": lambda f: f.get("coldStartVsFloor"),
+        "peer / ours, cold": lambda f: f.get("peerColdStartVsOurs"),
+        "warm p50 / p99 (canned)": lambda f: (
+            f["warmCannedP50Ms"] and f"{f['warmCannedP50Ms']} / {f['warmCannedP99Ms']}"
+        ),
+        "warm p50 / p99 (emulator)": lambda f: (
+            f["warmEmulatorP50Ms"] and f"{f['warmEmulatorP50Ms']} / {f['warmEmulatorP99Ms']}"
+        ),
+        "peak RSS": lambda f: f["peakRssMb"],
+        "x86_64 binary": lambda f: f["binaryX86Mb"],
+        "arm64 binary / zip": lambda f: f["zipArm64Mb"] and f"{f['binaryArm64Mb']} / {f['zipArm64Mb']}",
+        "AWS calls": lambda f: f["awsCallsPerInvocation"],
+    }
+    lines = [
+        "| subject | " + " | ".join(columns) + " |",
+        "|---" * (len(columns) + 1) + "|",
+    ]
+    for name, figures in report["subjects"].items():
+        cells = ["" if (v := get(figures)) is None else str(v) for get in columns.values()]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def print_tables(console: Console, report: dict[str, Any]) -> None:

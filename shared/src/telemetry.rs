@@ -87,11 +87,18 @@ fn is_raw_runtime_trace(meta: &Metadata<'_>) -> bool {
 /// The directives that parse, the others ignored (a typo in `RUST_LOG` must not silence the
 /// function); INFO when none does.
 fn filter(expression: &str) -> Targets {
-    let valid: Vec<&str> = expression.split(',').map(str::trim).filter(|d| !d.is_empty() && d.parse::<Targets>().is_ok()).collect();
-    match valid.join(",").parse::<Targets>() {
-        Ok(targets) if !valid.is_empty() => targets,
+    let usable: Vec<&str> = expression.split(',').map(str::trim).filter(|d| usable(d)).collect();
+    match usable.join(",").parse::<Targets>() {
+        Ok(targets) if !usable.is_empty() => targets,
         _ => Targets::new().with_default(LevelFilter::INFO),
     }
+}
+
+/// A level or `target=level`. Not a span-scoped directive (`[span]=level`, `EnvFilter`'s) nor
+/// one with an empty target (`=`): `Targets` would read either as a target nothing logs to and
+/// silence everything else.
+fn usable(directive: &str) -> bool {
+    !directive.is_empty() && !directive.starts_with(['[', '=']) && directive.parse::<Targets>().is_ok()
 }
 
 #[cfg(test)]
@@ -132,14 +139,13 @@ mod tests {
     }
 
     #[test]
-    fn no_filter_directive_can_lift_the_cap_not_even_a_span_scoped_one() {
+    fn no_filter_directive_can_lift_the_cap() {
         // Finding 13: EnvFilter judged span directives apart from target ones; `Targets` has no
-        // span directives, and a directive that looks like one must not lift the cap either.
+        // span directives (they are skipped), and no target directive lifts the cap either.
         for filter in [
-            "[Lambda runtime invoke]=trace",
-            "[{requestId}]=trace",
             "lambda_runtime::layers::api_response=trace,aws_smithy_runtime=trace",
             "trace,lambda_runtime=trace",
+            "trace,[Lambda runtime invoke]=trace,[{requestId}]=trace",
         ] {
             let out = capture(LogSettings { json: false, filter: filter.into() }, || {
                 let span = tracing::info_span!("Lambda runtime invoke", requestId = "r-1");
@@ -150,6 +156,19 @@ mod tests {
             });
             assert!(!out.contains("CANARY"), "{filter}: {out}");
             assert!(out.contains("an SDK trace line"), "{filter}: other targets still log at TRACE: {out}");
+        }
+    }
+
+    #[test]
+    fn a_span_scoped_directive_is_skipped_not_read_as_a_target() {
+        for filter in ["[Lambda runtime invoke]=trace", "[{requestId}]=trace"] {
+            let out = capture(LogSettings { json: false, filter: filter.into() }, || {
+                let span = tracing::info_span!("Lambda runtime invoke", requestId = "r-1");
+                let _g = span.enter();
+                tracing::debug!(target: "aws_smithy_runtime::client", "an SDK debug line");
+                tracing::info!(target: "instance_refresh::handler", "an info line");
+            });
+            assert!(out.contains("an info line") && !out.contains("an SDK debug line"), "{filter}: INFO, as if unset: {out}");
         }
     }
 
@@ -167,7 +186,7 @@ mod tests {
 
     #[test]
     fn a_filter_with_nothing_valid_in_it_logs_at_info() {
-        let out = capture(LogSettings { json: false, filter: "=,loud".into() }, || {
+        let out = capture(LogSettings { json: false, filter: "=,a=b=c,x=loud,[span]=debug".into() }, || {
             tracing::debug!("a debug line");
             tracing::info!("an info line");
         });
