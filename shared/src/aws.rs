@@ -176,6 +176,16 @@ mod tests {
     }
 
     #[test]
+    fn the_sdk_asks_the_process_environment_for_a_service_setting() {
+        // A variable of this test's own (the SDK's are read by other tests at the same time).
+        std::env::set_var("SHARED_AWS_TEST_SETTING_TEST_SERVICE", "http://from-the-environment");
+        let key =
+            |service_id| ServiceConfigKey::builder().service_id(service_id).env("SHARED_AWS_TEST_SETTING").profile("p").build().unwrap();
+        assert_eq!(EnvironmentSettings.load_config(key("Test Service")).as_deref(), Some("http://from-the-environment"));
+        assert_eq!(EnvironmentSettings.load_config(key("Other")), None);
+    }
+
+    #[test]
     fn the_region_is_lambdas_aws_region_else_the_default_region() {
         assert_eq!(region(env(&[("AWS_REGION", "eu-west-1"), ("AWS_DEFAULT_REGION", "us-east-1")])), Some(Region::new("eu-west-1")));
         assert_eq!(region(env(&[("AWS_REGION", ""), ("AWS_DEFAULT_REGION", "us-east-1")])), Some(Region::new("us-east-1")));
