@@ -634,10 +634,17 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def print_tables(console: Console, report: dict[str, Any]) -> None:
-    def cell(value: Any) -> str:
-        return "" if value is None else str(value)
+def subject_table(table: Table, columns: dict[str, str], subjects: dict[str, dict[str, Any]]) -> Table:
+    """`table` with a row a subject: its figures under `columns` (heading -> key)."""
+    table.add_column("subject")
+    for column in columns:
+        table.add_column(column, justify="right")
+    for name, figures in subjects.items():
+        table.add_row(name, *("" if figures.get(key) is None else str(figures[key]) for key in columns.values()))
+    return table
 
+
+def print_tables(console: Console, report: dict[str, Any]) -> None:
     subjects = report["subjects"]
     table = Table(title=f"start, memory, size ({report['profile']}, {report['machine']}; ms, MB)")
     columns = {
@@ -653,12 +660,7 @@ def print_tables(console: Console, report: dict[str, Any]) -> None:
         "arm64 bin": "binaryArm64Mb",
         "arm64 zip": "zipArm64Mb",
     }
-    table.add_column("subject")
-    for column in columns:
-        table.add_column(column, justify="right")
-    for name, figures in subjects.items():
-        table.add_row(name, *(cell(figures.get(key)) for key in columns.values()))
-    console.print(table)
+    console.print(subject_table(table, columns, subjects))
 
     latency = Table(title="invocation latency (ms): the event handed over -> the answer")
     columns = {
@@ -671,12 +673,7 @@ def print_tables(console: Console, report: dict[str, Any]) -> None:
         "AWS calls": "awsCallsPerInvocation",
         "first call": "firstCall",
     }
-    latency.add_column("subject")
-    for column in columns:
-        latency.add_column(column, justify="right")
-    for name, figures in subjects.items():
-        latency.add_row(name, *(cell(figures.get(key)) for key in columns.values()))
-    console.print(latency)
+    console.print(subject_table(latency, columns, subjects))
 
     calls = Table(title="AWS calls per scenario (the emulator's request log)")
     calls.add_column("scenario")
