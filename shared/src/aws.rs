@@ -23,10 +23,9 @@ use crate::codepipeline::{FailureKind, JobFailure};
 /// and IMDS, none of which a Lambda function uses, and it links `aws-sdk-sts` and a profile
 /// parser into every function (its figure: README, "Performance").
 pub fn load_config() -> SdkConfig {
-    let lookup = |name: &str| std::env::var(name).ok();
     SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
-        .region(region(lookup))
+        .region(region(process_env))
         .credentials_provider(SharedCredentialsProvider::new(EnvironmentCredentials))
         .service_config(EnvironmentSettings)
         .http_client(http_client())
@@ -36,6 +35,11 @@ pub fn load_config() -> SdkConfig {
 /// `AWS_REGION` (Lambda sets it), else `AWS_DEFAULT_REGION`.
 fn region(lookup: impl Fn(&str) -> Option<String>) -> Option<Region> {
     ["AWS_REGION", "AWS_DEFAULT_REGION"].into_iter().find_map(|name| set(lookup(name))).map(Region::new)
+}
+
+/// What the functions read settings through at run time; tests pass their own lookup.
+fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
 }
 
 fn set(value: Option<String>) -> Option<String> {
@@ -51,7 +55,7 @@ impl ProvideCredentials for EnvironmentCredentials {
     where
         Self: 'a,
     {
-        future::ProvideCredentials::ready(credentials(|name| std::env::var(name).ok()))
+        future::ProvideCredentials::ready(credentials(process_env))
     }
 }
 
@@ -70,7 +74,7 @@ struct EnvironmentSettings;
 
 impl LoadServiceConfig for EnvironmentSettings {
     fn load_config(&self, key: ServiceConfigKey<'_>) -> Option<String> {
-        service_setting(key.env(), key.service_id(), |name| std::env::var(name).ok())
+        service_setting(key.env(), key.service_id(), process_env)
     }
 }
 
@@ -158,10 +162,7 @@ impl From<AwsCallError> for JobFailure {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
-    }
+    use crate::testing::vars as env;
 
     #[test]
     fn a_service_specific_endpoint_wins_over_the_global_one_and_a_blank_one_is_unset() {

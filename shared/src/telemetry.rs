@@ -104,7 +104,7 @@ fn usable(directive: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::LogCapture;
+    use crate::testing::{vars, LogCapture};
 
     fn capture(settings: LogSettings, emit: impl FnOnce()) -> String {
         let buffer = LogCapture::default();
@@ -195,9 +195,6 @@ mod tests {
 
     #[test]
     fn lambdas_log_controls_are_read_and_blank_ones_ignored() {
-        let vars = |pairs: &'static [(&'static str, &'static str)]| {
-            move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
-        };
         let s = LogSettings::from_vars(vars(&[("AWS_LAMBDA_LOG_FORMAT", "JSON"), ("AWS_LAMBDA_LOG_LEVEL", " "), ("RUST_LOG", "warn")]));
         assert_eq!(s, LogSettings { json: true, filter: "warn".into() });
         assert_eq!(LogSettings::from_vars(vars(&[("AWS_LAMBDA_LOG_FORMAT", "Text")])), LogSettings { json: false, filter: "info".into() });

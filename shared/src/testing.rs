@@ -80,3 +80,8 @@ pub fn release_pipeline_state(execution: &str, status: &str, token: Option<&str>
         ],
     }
 }
+
+/// An environment of `pairs` only, as a lookup for code that reads settings through one.
+pub fn vars(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+    move |name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
+}
