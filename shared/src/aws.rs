@@ -165,6 +165,19 @@ mod tests {
     use crate::testing::vars as env;
 
     #[test]
+    fn a_failed_call_tells_the_job_what_to_do_about_it() {
+        let call = |code: Option<&str>| AwsCallError { operation: "ec2:RunInstances", code: code.map(str::to_owned), detail: "d".into() };
+        let denied = JobFailure::from(call(Some("AccessDenied")));
+        assert_eq!(denied.kind, FailureKind::PermissionError);
+        assert!(denied.message.ends_with("Grant the function's role the permission ec2:RunInstances."), "{}", denied.message);
+        let unreachable = JobFailure::from(call(None));
+        assert_eq!(unreachable.kind, FailureKind::SystemUnavailable);
+        assert!(unreachable.message.ends_with("The SDK already retried; retry the action later."), "{}", unreachable.message);
+        let refused = JobFailure::from(call(Some("ValidationError")));
+        assert_eq!((refused.kind, refused.message.as_str()), (FailureKind::JobFailed, "ec2:RunInstances failed: d."));
+    }
+
+    #[test]
     fn a_service_specific_endpoint_wins_over_the_global_one_and_a_blank_one_is_unset() {
         let vars =
             env(&[("AWS_ENDPOINT_URL", "http://global"), ("AWS_ENDPOINT_URL_AUTO_SCALING", "http://asg"), ("AWS_ENDPOINT_URL_SNS", " ")]);
