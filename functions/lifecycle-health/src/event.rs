@@ -2,10 +2,13 @@
 //!
 //! - `EC2 Instance-launch Lifecycle Action` from EventBridge (`aws_lambda_events` types the
 //!   envelope; the Auto Scaling detail is typed here, the crate leaves it an untyped map);
-//! - the same event wrapped by this function when it continues a check in a new invocation;
+//! - the same event wrapped with the check's progress, when a look found the instance still
+//!   warming: this function sends it to its recheck queue with a delay, and the queue's event
+//!   source mapping delivers it back as an SQS batch (one continuation per message);
 //! - `autoscaling:TEST_NOTIFICATION`, acknowledged and ignored.
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use aws_lambda_events::event::sqs::SqsEvent;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -94,6 +97,9 @@ pub struct Progress {
     pub invocation: u32,
     pub last_heartbeat_at: Option<DateTime<Utc>>,
     pub heartbeats: u32,
+    /// Looks made so far, in every invocation: the wait before the next one grows with it.
+    #[serde(default)]
+    pub looks: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -112,6 +118,49 @@ pub enum EventError {
     BadDetail { path: String, reason: String },
     #[error("lifecycle transition `{0}` is not a launch; this function only checks autoscaling:EC2_INSTANCE_LAUNCHING hooks")]
     NotLaunching(String),
+    #[error("not an SQS batch from the recheck queue ({0}); only the queue's event source mapping should send this function `Records`")]
+    BadBatch(String),
+    #[error("recheck message {message_id} holds no check of this function ({reason}); after its last delivery the queue moves it to its dead-letter queue")]
+    BadRecheck { message_id: String, reason: String },
+}
+
+/// One message of a batch from the recheck queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recheck {
+    pub message_id: String,
+    pub body: String,
+}
+
+/// The messages of `event` when it is a batch from the recheck queue (it has `Records`);
+/// `None` for any other event.
+pub fn recheck_batch(event: &Value) -> Option<Result<Vec<Recheck>, EventError>> {
+    event.get("Records")?;
+    let batch = match SqsEvent::deserialize(event) {
+        Ok(batch) => batch,
+        Err(err) => return Some(Err(EventError::BadBatch(err.to_string()))),
+    };
+    Some(
+        batch
+            .records
+            .into_iter()
+            .map(|record| match (record.message_id, record.body) {
+                (Some(message_id), Some(body)) => Ok(Recheck { message_id, body }),
+                (id, _) => Err(EventError::BadBatch(format!("message {} has no messageId or no body", id.unwrap_or_default()))),
+            })
+            .collect(),
+    )
+}
+
+impl Recheck {
+    /// The check this message continues.
+    pub fn parse(&self, now: DateTime<Utc>) -> Result<Incoming, EventError> {
+        let bad = |reason: String| EventError::BadRecheck { message_id: self.message_id.clone(), reason };
+        let event: Value = serde_json::from_str(&self.body).map_err(|e| bad(format!("the body is not JSON: {e}")))?;
+        if event.get("continueCheck").is_none() {
+            return Err(bad("the body has no `continueCheck`".into()));
+        }
+        parse(event, now).map_err(|e| bad(e.to_string()))
+    }
 }
 
 /// The wrapper this function invokes itself with to continue a check.
@@ -223,7 +272,8 @@ mod tests {
     #[test]
     fn a_continuation_keeps_the_original_action_and_its_progress() {
         let Incoming::Launch(first) = parse(launch(), Utc::now()).unwrap() else { panic!() };
-        let progress = Progress { started_at: Some(first.started_at), invocation: 2, last_heartbeat_at: Some(Utc::now()), heartbeats: 3 };
+        let progress =
+            Progress { started_at: Some(first.started_at), invocation: 2, last_heartbeat_at: Some(Utc::now()), heartbeats: 3, looks: 5 };
         let Incoming::Launch(again) = parse(continuation_payload(&first, &progress), Utc::now()).unwrap() else { panic!() };
         assert_eq!(again.action, first.action);
         assert_eq!(again.progress, progress);
@@ -243,6 +293,46 @@ mod tests {
         assert_eq!(detail(Some("EC2"), Some("Elsewhere")).transition(), Transition::IntoGroup);
         let replaced = LifecycleActionDetail { action: Some("ReplaceRootVolume".into()), ..detail(None, None) };
         assert_eq!(replaced.transition(), Transition::RootVolumeReplacement, "the event's Action says so too");
+    }
+
+    fn batch(bodies: &[&str]) -> Value {
+        let records: Vec<Value> = bodies
+            .iter()
+            .enumerate()
+            .map(|(i, body)| json!({"messageId": format!("m{i}"), "receiptHandle": "r", "body": body, "eventSource": "aws:sqs", "attributes": {}, "messageAttributes": {}}))
+            .collect();
+        json!({"Records": records})
+    }
+
+    #[test]
+    fn a_recheck_from_the_queue_continues_the_check_with_its_progress() {
+        let Incoming::Launch(first) = parse(launch(), Utc::now()).unwrap() else { panic!() };
+        let progress = Progress { looks: 3, invocation: 2, ..first.progress.clone() };
+        let body = continuation_payload(&first, &progress).to_string();
+        let rechecks = recheck_batch(&batch(&[&body])).expect("a batch").unwrap();
+        assert_eq!(rechecks, vec![Recheck { message_id: "m0".into(), body }]);
+        let Incoming::Launch(again) = rechecks[0].parse(Utc::now()).unwrap() else { panic!() };
+        assert_eq!((again.action, again.progress), (first.action, progress));
+    }
+
+    #[test]
+    fn a_recheck_that_is_not_ours_is_named_by_its_message_id() {
+        let rechecks = recheck_batch(&batch(&["not json", "{\"hello\": 1}"])).unwrap().unwrap();
+        let errors: Vec<String> = rechecks.iter().map(|r| r.parse(Utc::now()).unwrap_err().to_string()).collect();
+        assert!(errors[0].starts_with("recheck message m0 holds no check of this function (the body is not JSON"), "{}", errors[0]);
+        assert!(errors[1].contains("m1") && errors[1].contains("no `continueCheck`"), "{}", errors[1]);
+        // A lifecycle event sent to the queue by hand is not a continuation either.
+        let rechecks = recheck_batch(&batch(&[&launch().to_string()])).unwrap().unwrap();
+        assert!(rechecks[0].parse(Utc::now()).is_err());
+    }
+
+    #[test]
+    fn only_an_event_with_records_is_a_batch_and_a_broken_one_is_an_error() {
+        assert_eq!(recheck_batch(&launch()), None);
+        assert!(matches!(recheck_batch(&json!({"Records": "no"})), Some(Err(EventError::BadBatch(_)))));
+        let no_body = json!({"Records": [{"messageId": "m9"}]});
+        let err = recheck_batch(&no_body).unwrap().unwrap_err();
+        assert!(err.to_string().contains("message m9 has no messageId or no body"), "{err}");
     }
 
     #[test]

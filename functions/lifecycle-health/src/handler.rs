@@ -1,5 +1,7 @@
-//! One invocation: look, decide, and answer the lifecycle action, waiting (with backoff,
-//! heartbeats and a hand-over to a new invocation) while the instance is still warming.
+//! One invocation: look, decide, and answer the lifecycle action. While the instance is still
+//! warming, the wait happens outside any invocation: the check goes to the recheck queue with
+//! a delay (and a heartbeat when one is due), and the queue delivers it back for the next look.
+//! Only a hook too short for a delivery to keep its heartbeats waits inside the invocation.
 
 use std::time::Duration;
 
@@ -14,20 +16,25 @@ use crate::aws::lifecycle::{self, bounded, Answered};
 use crate::aws::probe::{Context, Probe};
 use crate::clock::{Clock, SystemClock};
 use crate::decision::{decide, Decision};
-use crate::event::{continuation_payload, parse, EventError, Incoming, LaunchCheck, LifecycleActionDetail, Progress, Transition};
+use crate::event::{
+    continuation_payload, parse, recheck_batch, EventError, Incoming, LaunchCheck, LifecycleActionDetail, Progress, Recheck, Transition,
+};
 use crate::release::Expectation;
-use crate::schedule::{backoff, effective_max_wait, heartbeat_due, longest_sleep, next_look_fits, HAND_OVER_ALLOWANCE};
+use crate::schedule::{
+    backoff, delivered_look_ends, delivery_delay, delivery_keeps_heartbeats, effective_max_wait, heartbeat_due, longest_sleep,
+    next_look_fits, LONGEST_DELIVERY_DELAY,
+};
 use crate::settings::Settings;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HealthError {
     #[error("event rejected: {0}")]
     Event(#[from] EventError),
-    /// After the SDK's retries. The invocation fails, so Lambda retries it; the hook's
-    /// DefaultResult is the backstop if every retry fails.
+    /// After the SDK's retries. The invocation (or the recheck message) fails, so Lambda (or
+    /// the queue) delivers it again; the hook's DefaultResult is the backstop if every retry fails.
     #[error(transparent)]
     Aws(#[from] AwsCallError),
-    /// Too short to wait in: it would hand over without waiting, and the chain would spin.
+    /// Too short to look and answer in.
     #[error(
         "the invocation had {had:.1} s, and these settings need at least {needs:.1} s (HEALTH_DEADLINE_MARGIN_SECONDS, one look, HEALTH_FIRST_POLL_SECONDS): \
          raise the function's Timeout to at least {needs:.0} s (60 s or more recommended)"
@@ -50,24 +57,28 @@ impl From<HealthError> for lambda_runtime::Diagnostic {
 #[derive(Clone, Debug)]
 pub struct HealthGate<C: Clock = SystemClock> {
     probe: Probe,
-    lambda: aws_sdk_lambda::Client,
+    rechecks: Rechecks,
     settings: Settings,
-    /// This function's own name, for continuing a check in a new invocation.
-    function_name: String,
     clock: C,
 }
 
+/// Where a check waits between looks: the queue that delivers it back to this function.
+#[derive(Clone, Debug)]
+pub struct Rechecks {
+    pub sqs: aws_sdk_sqs::Client,
+    pub queue_url: String,
+}
+
 impl HealthGate {
-    pub fn new(config: &SdkConfig, settings: Settings, function_name: String) -> Self {
+    pub fn new(config: &SdkConfig, settings: Settings, recheck_queue_url: String) -> Self {
         Self::from_clients(
             Probe {
                 autoscaling: shared::aws_client!(aws_sdk_autoscaling, config),
                 ec2: shared::aws_client!(aws_sdk_ec2, config),
                 elb: shared::aws_client!(aws_sdk_elasticloadbalancingv2, config),
             },
-            shared::aws_client!(aws_sdk_lambda, config),
+            Rechecks { sqs: shared::aws_client!(aws_sdk_sqs, config), queue_url: recheck_queue_url },
             settings,
-            function_name,
             SystemClock,
         )
     }
@@ -81,12 +92,15 @@ struct Waiting {
 }
 
 impl<C: Clock> HealthGate<C> {
-    pub fn from_clients(probe: Probe, lambda: aws_sdk_lambda::Client, settings: Settings, function_name: String, clock: C) -> Self {
-        HealthGate { probe, lambda, settings, function_name, clock }
+    pub fn from_clients(probe: Probe, rechecks: Rechecks, settings: Settings, clock: C) -> Self {
+        HealthGate { probe, rechecks, settings, clock }
     }
 
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, HealthError> {
         let deadline = deadline_of(&event.context, self.clock.now());
+        if let Some(batch) = recheck_batch(&event.payload) {
+            return self.rechecks(batch?, deadline).await;
+        }
         match parse(event.payload, self.clock.now()) {
             Err(err) => {
                 // EventBridge retries a failed invocation; the log says what was wrong.
@@ -99,6 +113,27 @@ impl<C: Clock> HealthGate<C> {
             }
             Ok(Incoming::Launch(check)) => self.check(*check, deadline).await,
         }
+    }
+
+    /// A batch from the recheck queue: each message continues one check. A message whose check
+    /// failed is reported back (ReportBatchItemFailures), so the queue delivers it again after
+    /// its visibility timeout and, after the last delivery, moves it to its dead-letter queue;
+    /// the others are done.
+    async fn rechecks(&self, batch: Vec<Recheck>, deadline: DateTime<Utc>) -> Result<Value, HealthError> {
+        let mut failures = Vec::new();
+        for recheck in batch {
+            let outcome = match recheck.parse(self.clock.now()) {
+                Ok(Incoming::Launch(check)) => self.check(*check, deadline).await.map(drop),
+                Ok(Incoming::TestNotification) => Ok(()),
+                Err(err) => Err(HealthError::Event(err)),
+            };
+            if let Err(err) = outcome {
+                let diagnostic = lambda_runtime::Diagnostic::from(err);
+                error!(message_id = %recheck.message_id, error_type = %diagnostic.error_type, error = %diagnostic.error_message, "recheck failed; the queue delivers it again");
+                failures.push(json!({"itemIdentifier": recheck.message_id}));
+            }
+        }
+        Ok(json!({"batchItemFailures": failures}))
     }
 
     async fn check(&self, check: LaunchCheck, deadline: DateTime<Utc>) -> Result<Value, HealthError> {
@@ -129,8 +164,10 @@ impl<C: Clock> HealthGate<C> {
         progress.invocation += 1;
         let mut waiting = Waiting { last_heartbeat: progress.last_heartbeat_at.unwrap_or(check.started_at), progress };
         let mut facts = None;
-        for attempt in 0.. {
+        loop {
             let look = self.probe.look(&action.ec2_instance_id, &context, &settings, &mut facts).await?;
+            let attempt = waiting.progress.looks;
+            waiting.progress.looks += 1;
             let now = self.clock.now();
             let elapsed = since(check.started_at, now);
             let (result, reason) = match decide(&look, elapsed, max_wait, &settings) {
@@ -140,19 +177,22 @@ impl<C: Clock> HealthGate<C> {
                     // Never past the maximum wait, never so long a heartbeat could lapse.
                     let sleep = backoff(attempt, settings.first_poll, settings.max_poll, fastrand::f64())
                         .min(longest)
-                        .min(max_wait.saturating_sub(elapsed) + Duration::from_millis(100));
+                        .min(max_wait.saturating_sub(elapsed) + Duration::from_millis(100))
+                        .min(LONGEST_DELIVERY_DELAY);
+                    let delay = delivery_delay(sleep);
                     let remaining = since(now, deadline);
-                    if !next_look_fits(remaining, sleep, look_budget, settings.deadline_margin) {
-                        // Wait what still fits here, then let a new invocation look next.
-                        let fit = remaining.saturating_sub(settings.deadline_margin).min(sleep);
-                        return self.hand_over(&check, waiting, fit, &reasons, heartbeat_timeout, &settings).await;
+                    let delivered_in_time =
+                        delivery_keeps_heartbeats(delay, settings.calls_before_first_look(), look_budget, call, heartbeat_timeout);
+                    if delivered_in_time || !next_look_fits(remaining, sleep, look_budget, settings.deadline_margin) {
+                        return self.recheck_later(&check, waiting, delay, &reasons, heartbeat_timeout, &settings).await;
                     }
+                    // A hook too short for a delivery: wait here, while the invocation lasts.
                     if heartbeat_due(since(waiting.last_heartbeat, now), sleep + look_budget, call, heartbeat_timeout)
                         && self.heartbeat(action, &mut waiting, call).await? == Answered::AlreadyClosed
                     {
                         return Ok(already_closed(&action.ec2_instance_id));
                     }
-                    info!(instance = %action.ec2_instance_id, waiting_on = ?reasons, sleep_ms = sleep.as_millis() as u64, "instance still warming");
+                    info!(instance = %action.ec2_instance_id, waiting_on = ?reasons, sleep_ms = sleep.as_millis() as u64, "instance still warming; the hook is too short to wait outside the invocation");
                     self.clock.sleep(sleep).await;
                     continue;
                 }
@@ -169,13 +209,13 @@ impl<C: Clock> HealthGate<C> {
                 checks = %serde_json::to_string(&look).unwrap_or_default(),
                 elapsed_s = elapsed.as_secs(),
                 invocation = waiting.progress.invocation,
+                looks = waiting.progress.looks,
                 heartbeats = waiting.progress.heartbeats,
                 already_closed = answered == Answered::AlreadyClosed,
                 "lifecycle decision"
             );
             return Ok(json!({"result": result, "reason": reason, "alreadyClosed": answered == Answered::AlreadyClosed}));
         }
-        unreachable!("the loop returns")
     }
 
     /// The group's target groups and the release an instance must run, as far as `settings`
@@ -215,14 +255,14 @@ impl<C: Clock> HealthGate<C> {
         Ok(answered)
     }
 
-    /// The invocation's time is running out: wait what fits, keep the action alive until the
-    /// next invocation can look (only if it would not live that long anyway), and continue
-    /// in a new invocation of this function with the same event and the progress so far.
-    async fn hand_over(
+    /// The instance is still warming: keep the action alive until the recheck's invocation can
+    /// look (only if it would not live that long anyway), and send the check with its progress
+    /// to the recheck queue, delivered back to this function after `delay`.
+    async fn recheck_later(
         &self,
         check: &LaunchCheck,
         mut waiting: Waiting,
-        fit: Duration,
+        delay: Duration,
         reasons: &[String],
         heartbeat_timeout: Duration,
         settings: &Settings,
@@ -231,17 +271,24 @@ impl<C: Clock> HealthGate<C> {
         let call = settings.call_timeout;
         // The next invocation reads the hook (and the group, its refresh and the release) before
         // its first look.
-        let next_chance = fit + HAND_OVER_ALLOWANCE + settings.calls_before_first_look() * call + settings.look_budget();
+        let next_chance = delivered_look_ends(delay, settings.calls_before_first_look(), settings.look_budget(), call);
         if heartbeat_due(since(waiting.last_heartbeat, self.clock.now()), next_chance, call, heartbeat_timeout)
             && self.heartbeat(action, &mut waiting, call).await? == Answered::AlreadyClosed
         {
             return Ok(already_closed(&action.ec2_instance_id));
         }
-        self.clock.sleep(fit).await;
         let payload = continuation_payload(check, &waiting.progress);
-        bounded(call, "lambda:InvokeFunction", lifecycle::continue_in_new_invocation(&self.lambda, &self.function_name, &payload)).await?;
-        info!(instance = %action.ec2_instance_id, invocation = waiting.progress.invocation, waited_ms = fit.as_millis() as u64, waiting_on = ?reasons, "check continues in a new invocation");
-        Ok(json!({"result": "CONTINUED_IN_NEW_INVOCATION", "waitingOn": reasons}))
+        let queue = &self.rechecks;
+        bounded(call, "sqs:SendMessage", lifecycle::recheck_later(&queue.sqs, &queue.queue_url, &payload, delay)).await?;
+        info!(
+            instance = %action.ec2_instance_id,
+            invocation = waiting.progress.invocation,
+            looks = waiting.progress.looks,
+            delay_s = delay.as_secs(),
+            waiting_on = ?reasons,
+            "instance still warming; the check looks again after the delay"
+        );
+        Ok(json!({"result": "RECHECK_SCHEDULED", "delaySeconds": delay.as_secs(), "waitingOn": reasons}))
     }
 }
 

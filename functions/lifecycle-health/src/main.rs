@@ -9,12 +9,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     // A bad setting stops the function at init: every event then fails loudly, and the
     // hook's DefaultResult applies, rather than checks running with a guessed meaning.
     let settings = Settings::from_vars(|key| std::env::var(key).ok())?;
-    // Long checks continue in a new invocation of this function: know its name before the
-    // first heartbeat, not after.
-    let function_name = std::env::var("AWS_LAMBDA_FUNCTION_NAME")
-        .map_err(|_| "AWS_LAMBDA_FUNCTION_NAME is not set; lifecycle-health hands long checks over to a new invocation of itself")?;
+    // A still-warming instance is looked at again through this queue: know it before the
+    // first look, not after.
+    let recheck_queue_url = std::env::var("HEALTH_RECHECK_QUEUE_URL")
+        .map_err(|_| "HEALTH_RECHECK_QUEUE_URL is not set; lifecycle-health sends each still-warming instance's check there to look again later (template.yaml sets it to the LifecycleRecheckQueue)")?;
     let config = shared::aws::load_config();
-    let gate = HealthGate::new(&config, settings, function_name);
+    let gate = HealthGate::new(&config, settings, recheck_queue_url);
     let gate = &gate;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| shared::deadline::invocation(event, |event| gate.handle(event)))).await
 }

@@ -10,9 +10,38 @@ use std::time::Duration;
 /// Seconds Auto Scaling keeps a lifecycle action at most, however many heartbeats (48 h).
 pub const GLOBAL_TIMEOUT_CAP: Duration = Duration::from_secs(172_800);
 
-/// Assumed between handing a check over and the next invocation's first look starting
-/// (asynchronous invocation queueing and a cold start).
-pub const HAND_OVER_ALLOWANCE: Duration = Duration::from_secs(10);
+/// Assumed between a recheck's delay running out and its invocation's first look starting
+/// (the event source mapping's polling, a cold start).
+pub const DELIVERY_ALLOWANCE: Duration = Duration::from_secs(10);
+
+/// The longest delay SQS gives one message (`DelaySeconds`, 15 minutes).
+pub const LONGEST_DELIVERY_DELAY: Duration = Duration::from_secs(900);
+
+/// The `DelaySeconds` of a recheck due after `pause`: whole seconds, at least one (a shorter
+/// pause would chain invocations without waiting), at most SQS's limit.
+pub fn delivery_delay(pause: Duration) -> Duration {
+    Duration::from_secs(pause.as_secs_f64().ceil() as u64).clamp(Duration::from_secs(1), LONGEST_DELIVERY_DELAY)
+}
+
+/// Whether a recheck delivered `delay` from now keeps the heartbeat rule, right after a
+/// heartbeat: the next invocation's calls before its first look (`calls_first`), the look and
+/// its answer must fall inside the safe gap. When they cannot (a short hook), the invocation
+/// waits itself instead.
+pub fn delivery_keeps_heartbeats(
+    delay: Duration,
+    calls_first: u32,
+    look_budget: Duration,
+    call_budget: Duration,
+    heartbeat_timeout: Duration,
+) -> bool {
+    !heartbeat_due(call_budget, delivered_look_ends(delay, calls_first, look_budget, call_budget), call_budget, heartbeat_timeout)
+}
+
+/// How long from now the look of a recheck delivered after `delay` may take to end: the
+/// delivery, the invocation's `calls_first` calls before its first look, and the look.
+pub fn delivered_look_ends(delay: Duration, calls_first: u32, look_budget: Duration, call_budget: Duration) -> Duration {
+    delay + DELIVERY_ALLOWANCE + calls_first * call_budget + look_budget
+}
 
 /// The wait before look number `attempt` (0-based): exponential from `first` up to `max`,
 /// with jitter drawn from `unit` in [0, 1) so a fleet's checks do not move in lockstep.
@@ -102,6 +131,27 @@ mod tests {
         assert_eq!(effective_max_wait(s(7200.0), s(30.0), s(5.0), s(3.0)), s(2992.0));
         // 48 h cap for long hooks.
         assert_eq!(effective_max_wait(s(500_000.0), s(7200.0), s(5.0), s(3.0)), s(172_792.0));
+    }
+
+    #[test]
+    fn a_delivery_delay_is_whole_seconds_between_one_and_sqs_s_limit() {
+        assert_eq!(delivery_delay(s(4.2)), s(5.0));
+        assert_eq!(delivery_delay(s(7.0)), s(7.0));
+        assert_eq!(delivery_delay(s(0.2)), s(1.0), "never a recheck without a wait");
+        assert_eq!(delivery_delay(Duration::ZERO), s(1.0));
+        assert_eq!(delivery_delay(s(3600.0)), s(900.0));
+    }
+
+    #[test]
+    fn a_delivered_recheck_must_reach_its_look_and_answer_inside_two_thirds_of_the_hook() {
+        // 300 s hook, 200 s gap: a 30 s delay, 10 s allowance, 4 calls of 3 s, a 5 s look and
+        // the answer take 3 + 30 + 10 + 12 + 5 + 3 = 63 s.
+        assert!(delivery_keeps_heartbeats(s(30.0), 4, s(5.0), s(3.0), s(300.0)));
+        // 200 s exactly fits; a second more does not.
+        assert!(delivery_keeps_heartbeats(s(167.0), 4, s(5.0), s(3.0), s(300.0)));
+        assert!(!delivery_keeps_heartbeats(s(168.0), 4, s(5.0), s(3.0), s(300.0)));
+        // The shortest hook (30 s, 20 s gap) leaves no room for a delivery: the invocation waits.
+        assert!(!delivery_keeps_heartbeats(s(1.0), 1, s(5.0), s(3.0), s(30.0)));
     }
 
     #[test]

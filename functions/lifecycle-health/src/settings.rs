@@ -24,7 +24,7 @@ pub struct Settings {
     /// How an instance going into the warm pool is checked: the app does not serve yet, so
     /// neither target groups nor the HTTP endpoint are asked.
     pub warm_pool: WarmPoolSettings,
-    /// Time kept free at the end of an invocation to report and hand over.
+    /// Time kept free at the end of an invocation to answer the action or send the recheck.
     pub deadline_margin: Duration,
     pub first_poll: Duration,
     /// Upper bound on the wait between looks; capped further per hook so that heartbeats
@@ -33,7 +33,7 @@ pub struct Settings {
     /// EC2 may not list an instance for a while after launch (eventual consistency); within
     /// this time since the action started, "not found" means "not yet".
     pub not_found_grace: Duration,
-    /// The longest one AWS call (a heartbeat, the completion, the hand-over) may take; the
+    /// The longest one AWS call (a heartbeat, the completion, sending the recheck) may take; the
     /// AWS calls of one look share one such allowance.
     pub call_timeout: Duration,
 }
@@ -210,9 +210,9 @@ impl Settings {
         self.call_timeout + self.http.as_ref().map_or(Duration::ZERO, |h| h.timeout)
     }
 
-    /// The shortest invocation that can do useful work: one look, the first poll's wait, and
-    /// the margin to answer or hand over. A shorter one would hand over without waiting, and
-    /// the chain of invocations would spin.
+    /// The shortest invocation that can do useful work: one look, the first poll's wait (a
+    /// hook too short for a delivered recheck waits inside the invocation), and the margin to
+    /// answer or send the recheck.
     pub fn shortest_invocation(&self) -> Duration {
         self.deadline_margin + self.look_budget() + self.first_poll
     }
@@ -233,15 +233,15 @@ impl Settings {
         if self.call_timeout.is_zero() {
             return fail("HEALTH_AWS_CALL_TIMEOUT_MS", "must be above 0".into());
         }
-        let hand_over = 2 * self.call_timeout;
-        if self.deadline_margin < hand_over {
+        let last_calls = 2 * self.call_timeout;
+        if self.deadline_margin < last_calls {
             return fail(
                 "HEALTH_DEADLINE_MARGIN_SECONDS",
                 format!(
-                    "{} s cannot fit a heartbeat and a hand-over of {} ms each; use at least {} s",
+                    "{} s cannot fit a heartbeat and sending the recheck, {} ms each; use at least {} s",
                     self.deadline_margin.as_secs_f64(),
                     self.call_timeout.as_millis(),
-                    hand_over.as_secs_f64().ceil()
+                    last_calls.as_secs_f64().ceil()
                 ),
             );
         }
@@ -463,7 +463,7 @@ mod tests {
     }
 
     #[test]
-    fn the_calls_before_the_first_look_are_counted_for_the_hand_over() {
+    fn the_calls_before_the_first_look_are_counted_for_a_recheck() {
         assert_eq!(Settings::default().calls_before_first_look(), 4, "hook, group, refresh, launch template version");
         assert_eq!(Settings { check_release: false, ..Settings::default() }.calls_before_first_look(), 2);
         assert_eq!(Settings { check_targets: false, ..Settings::default() }.calls_before_first_look(), 4);

@@ -15,14 +15,9 @@ async fn a_healthy_instance_healthy_in_its_target_group_is_continued_and_the_dec
     let (logs, _guard) = LogCapture::start();
     let (h, g, c) = (hook(300), group(&["arn:tg/web"]), complete("CONTINUE"));
     let (s, t, th) = (status(InstanceStateName::Running, "ok", "ok"), tags(Some("complete")), target("healthy", None));
-    let out = run(
-        launch(Duration::from_secs(20)),
-        Mocks { autoscaling: &[&h, &g, &c], ec2: &[&s, &t], elb: &[&th], lambda: NO_RULES },
-        fast(),
-        MINUTE,
-    )
-    .await
-    .unwrap();
+    let out = run(launch(Duration::from_secs(20)), Mocks { autoscaling: &[&h, &g, &c], ec2: &[&s, &t], elb: &[&th] }, fast(), MINUTE)
+        .await
+        .unwrap();
     assert_eq!(out["result"], "CONTINUE");
     assert_eq!(c.num_calls(), 1);
     let decisions: Vec<Value> =

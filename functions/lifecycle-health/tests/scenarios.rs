@@ -7,11 +7,9 @@ use std::time::Duration;
 use aws_sdk_autoscaling::operation::complete_lifecycle_action::CompleteLifecycleActionOutput;
 use aws_sdk_autoscaling::operation::record_lifecycle_action_heartbeat::RecordLifecycleActionHeartbeatOutput;
 use aws_sdk_ec2::types::InstanceStateName;
-use aws_sdk_lambda::operation::invoke::InvokeOutput;
 use aws_smithy_mocks::mock;
 use lifecycle_health::clock::Clock;
 use lifecycle_health::settings::Settings;
-use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use support::*;
 
@@ -20,9 +18,7 @@ async fn an_impaired_instance_is_abandoned_with_the_reason() {
     let (h, g, c) = (hook(300), group(&[]), complete("ABANDON"));
     let (s, t) = (status(InstanceStateName::Running, "impaired", "ok"), tags(None));
     let out =
-        run(launch(Duration::ZERO), Mocks { autoscaling: &[&h, &g, &c], ec2: &[&s, &t], elb: NO_RULES, lambda: NO_RULES }, fast(), MINUTE)
-            .await
-            .unwrap();
+        run(launch(Duration::ZERO), Mocks { autoscaling: &[&h, &g, &c], ec2: &[&s, &t], elb: NO_RULES }, fast(), MINUTE).await.unwrap();
     assert_eq!(out["reason"], "EC2 instance status check is impaired");
 }
 
@@ -31,9 +27,7 @@ async fn bootstrap_failed_abandons_without_waiting() {
     let (h, g, c) = (hook(300), group(&[]), complete("ABANDON"));
     let (s, t) = (status(InstanceStateName::Pending, "initializing", "initializing"), tags(Some("failed")));
     let out =
-        run(launch(Duration::ZERO), Mocks { autoscaling: &[&h, &g, &c], ec2: &[&s, &t], elb: NO_RULES, lambda: NO_RULES }, fast(), MINUTE)
-            .await
-            .unwrap();
+        run(launch(Duration::ZERO), Mocks { autoscaling: &[&h, &g, &c], ec2: &[&s, &t], elb: NO_RULES }, fast(), MINUTE).await.unwrap();
     assert_eq!(out["reason"], "user data reported bootstrap=failed");
 }
 
@@ -42,9 +36,7 @@ async fn bootstrap_failed_abandons_with_the_reason_user_data_tagged() {
     let (h, g, c) = (hook(300), group(&[]), complete("ABANDON"));
     let (s, t) = (status(InstanceStateName::Running, "ok", "ok"), failed_with_reason("downloading the release artifact - exit 1"));
     let out =
-        run(launch(Duration::ZERO), Mocks { autoscaling: &[&h, &g, &c], ec2: &[&s, &t], elb: NO_RULES, lambda: NO_RULES }, fast(), MINUTE)
-            .await
-            .unwrap();
+        run(launch(Duration::ZERO), Mocks { autoscaling: &[&h, &g, &c], ec2: &[&s, &t], elb: NO_RULES }, fast(), MINUTE).await.unwrap();
     assert_eq!(out["reason"], "user data reported bootstrap=failed: downloading the release artifact - exit 1");
 }
 
@@ -62,14 +54,10 @@ async fn a_warming_instance_gets_a_heartbeat_through_throttling_then_is_continue
     let s = statuses(&[(InstanceStateName::Running, "initializing", "ok"), (InstanceStateName::Running, "ok", "ok")]);
     let t = tags(None);
     // Started 25 s ago against a 30 s heartbeat timeout: a heartbeat is due before waiting.
-    let out = run(
-        launch(Duration::from_secs(25)),
-        Mocks { autoscaling: &[&h, &g, &beat, &c], ec2: &[&s, &t], elb: NO_RULES, lambda: NO_RULES },
-        fast(),
-        MINUTE,
-    )
-    .await
-    .unwrap();
+    let out =
+        run(launch(Duration::from_secs(25)), Mocks { autoscaling: &[&h, &g, &beat, &c], ec2: &[&s, &t], elb: NO_RULES }, fast(), MINUTE)
+            .await
+            .unwrap();
     assert_eq!(out["result"], "CONTINUE");
     assert_eq!(beat.num_calls(), 3, "two throttled heartbeats retried by the SDK, then recorded");
 }
@@ -85,9 +73,7 @@ async fn throttling_during_completion_is_retried_by_the_sdk() {
         .build();
     let (s, t) = (status(InstanceStateName::Running, "ok", "ok"), tags(None));
     let out =
-        run(launch(Duration::ZERO), Mocks { autoscaling: &[&h, &g, &c], ec2: &[&s, &t], elb: NO_RULES, lambda: NO_RULES }, fast(), MINUTE)
-            .await
-            .unwrap();
+        run(launch(Duration::ZERO), Mocks { autoscaling: &[&h, &g, &c], ec2: &[&s, &t], elb: NO_RULES }, fast(), MINUTE).await.unwrap();
     assert_eq!(out["result"], "CONTINUE");
     assert_eq!(c.num_calls(), 3);
 }
@@ -98,9 +84,7 @@ async fn persistent_throttling_during_completion_fails_the_invocation_so_lambda_
     let c = mock!(aws_sdk_autoscaling::Client::complete_lifecycle_action).sequence().http_response(throttled).times(3).build();
     let (s, t) = (status(InstanceStateName::Running, "ok", "ok"), tags(None));
     let err =
-        run(launch(Duration::ZERO), Mocks { autoscaling: &[&h, &g, &c], ec2: &[&s, &t], elb: NO_RULES, lambda: NO_RULES }, fast(), MINUTE)
-            .await
-            .unwrap_err();
+        run(launch(Duration::ZERO), Mocks { autoscaling: &[&h, &g, &c], ec2: &[&s, &t], elb: NO_RULES }, fast(), MINUTE).await.unwrap_err();
     assert!(err.to_string().contains("autoscaling:CompleteLifecycleAction failed: Throttling: Rate exceeded"), "{err}");
     assert_eq!(lambda_runtime::Diagnostic::from(err).error_type, "AwsCallFailed");
 }
@@ -111,9 +95,7 @@ async fn an_action_completed_elsewhere_is_done_not_an_error() {
     let c = mock!(aws_sdk_autoscaling::Client::complete_lifecycle_action).then_http_response(no_active_action);
     let (s, t) = (status(InstanceStateName::Running, "ok", "ok"), tags(None));
     let out =
-        run(launch(Duration::ZERO), Mocks { autoscaling: &[&h, &g, &c], ec2: &[&s, &t], elb: NO_RULES, lambda: NO_RULES }, fast(), MINUTE)
-            .await
-            .unwrap();
+        run(launch(Duration::ZERO), Mocks { autoscaling: &[&h, &g, &c], ec2: &[&s, &t], elb: NO_RULES }, fast(), MINUTE).await.unwrap();
     assert_eq!(out["alreadyClosed"], true);
 }
 
@@ -122,62 +104,93 @@ async fn still_warming_at_the_maximum_wait_is_abandoned_naming_what_never_came()
     let (h, g, c) = (hook(300), group(&["arn:tg/web"]), complete("ABANDON"));
     let (s, t, th) = (status(InstanceStateName::Running, "ok", "ok"), tags(None), target("initial", Some("Elb.InitialHealthChecking")));
     let settings = Settings { max_wait: Duration::from_secs(600), ..fast() };
-    let out = run(
-        launch(Duration::from_secs(601)),
-        Mocks { autoscaling: &[&h, &g, &c], ec2: &[&s, &t], elb: &[&th], lambda: NO_RULES },
-        settings,
-        MINUTE,
-    )
-    .await
-    .unwrap();
+    let out = run(launch(Duration::from_secs(601)), Mocks { autoscaling: &[&h, &g, &c], ec2: &[&s, &t], elb: &[&th] }, settings, MINUTE)
+        .await
+        .unwrap();
     let reason = out["reason"].as_str().unwrap();
     assert!(reason.starts_with("still not healthy after 601 s (maximum wait 600 s): initial in arn:tg/web"), "{reason}");
 }
 
 #[tokio::test]
-async fn when_the_next_look_does_not_fit_the_check_waits_what_fits_then_continues_in_a_new_invocation() {
-    // Finding 3: handing over without waiting made a hot loop of invocations.
+async fn a_warming_instance_is_looked_at_again_after_a_delay_with_no_invocation_waiting() {
     let (h, g, beat) = (hook(300), group(&[]), heartbeat());
     let (s, t) = (status(InstanceStateName::Pending, "initializing", "initializing"), tags(None));
-    let invoke = mock!(aws_sdk_lambda::Client::invoke)
-        .match_requests(|r| {
-            let payload: Value = serde_json::from_slice(r.payload().unwrap().as_ref()).unwrap();
-            r.function_name() == Some("lifecycle-health")
-                && r.invocation_type().map(|t| t.as_str()) == Some("Event")
-                && payload["continueCheck"]["detail"]["EC2InstanceId"] == INSTANCE
-                && payload["progress"]["invocation"] == 1
-                && payload["progress"]["startedAt"].is_string()
-        })
-        .then_output(|| InvokeOutput::builder().status_code(202).build());
     let clock = VirtualClock::new();
-    // 20 s: the shortest workable invocation is 10 s margin + 3 s look + 5 s first poll.
-    let out = run_on(
+    let queue = RecheckQueue::default();
+    let out = invoke(
         &clock,
         launch(Duration::ZERO),
-        Mocks { autoscaling: &[&h, &g, &beat], ec2: &[&s, &t], elb: NO_RULES, lambda: &[&invoke] },
+        Mocks { autoscaling: &[&h, &g, &beat], ec2: &[&s, &t], elb: NO_RULES },
+        &queue.rule(),
         fast(),
-        Duration::from_secs(20),
+        MINUTE,
     )
     .await
     .unwrap();
-    assert_eq!(out["result"], "CONTINUED_IN_NEW_INVOCATION");
-    assert_eq!(invoke.num_calls(), 1);
-    assert!(clock.slept() >= Duration::from_secs(7), "waited what fits before handing over: {:?}", clock.sleeps.lock().unwrap());
-    assert!(clock.slept() <= Duration::from_secs(10), "and kept the margin: {:?}", clock.sleeps.lock().unwrap());
-    assert_eq!(beat.num_calls(), 0, "a 300 s hook started seconds ago needs no heartbeat to reach the next invocation");
+    assert_eq!(out["result"], "RECHECK_SCHEDULED");
+    assert_eq!(clock.slept(), Duration::ZERO, "no waiting inside the invocation");
+    let [(body, delay)] = queue.sent().try_into().expect("one recheck");
+    // The first wait: the first poll (5 s) with jitter down to half, in whole seconds.
+    assert!((3..=5).contains(&delay), "{delay}");
+    assert_eq!(out["delaySeconds"], delay);
+    assert_eq!(body["continueCheck"]["detail"]["EC2InstanceId"], INSTANCE);
+    assert_eq!((body["progress"]["invocation"].as_u64(), body["progress"]["looks"].as_u64()), (Some(1), Some(1)));
+    assert!(body["progress"]["startedAt"].is_string());
+    assert_eq!(beat.num_calls(), 0, "a 300 s hook started seconds ago needs no heartbeat to reach the next look");
+}
+
+#[tokio::test]
+async fn the_wait_between_looks_grows_across_rechecks_until_the_instance_is_healthy() {
+    let (h, g, c) = (hook(3600), group(&[]), complete("CONTINUE"));
+    let mut looks = vec![(InstanceStateName::Running, "initializing", "ok"); 5];
+    looks.push((InstanceStateName::Running, "ok", "ok"));
+    let (s, t) = (statuses(&looks), tags(None));
+    let clock = VirtualClock::new();
+    let out = run_on(&clock, launch(Duration::ZERO), Mocks { autoscaling: &[&h, &g, &c], ec2: &[&s, &t], elb: NO_RULES }, fast(), MINUTE)
+        .await
+        .unwrap();
+    assert_eq!(out["result"], "CONTINUE", "{out}");
+    let delays = clock.delays();
+    assert_eq!(delays.len(), 5, "one recheck per warming look: {delays:?}");
+    assert_eq!(clock.slept(), Duration::ZERO);
+    // Backoff from 5 s by 1.5× a look, jittered down to half: the fifth wait (5 × 1.5⁴ ≈ 25 s,
+    // at least 13 s) is longer than the first could be (at most 5 s).
+    assert!(delays[0] <= Duration::from_secs(5) && delays[4] >= Duration::from_secs(13), "{delays:?}");
+    assert_eq!(h.num_calls(), 6, "each invocation reads the hook");
+}
+
+#[tokio::test]
+async fn a_recheck_the_queue_cannot_take_fails_the_invocation_so_it_is_retried() {
+    let (h, g) = (hook(300), group(&[]));
+    let (s, t) = (status(InstanceStateName::Pending, "initializing", "initializing"), tags(None));
+    let refused = mock!(aws_sdk_sqs::Client::send_message).then_http_response(|| {
+        aws_smithy_runtime_api::http::Response::new(
+            aws_smithy_runtime_api::http::StatusCode::try_from(400).unwrap(),
+            aws_smithy_types::body::SdkBody::from(
+                r#"{"__type":"com.amazonaws.sqs#QueueDoesNotExist","message":"The specified queue does not exist."}"#,
+            ),
+        )
+    });
+    let err = invoke(
+        &VirtualClock::new(),
+        launch(Duration::ZERO),
+        Mocks { autoscaling: &[&h, &g], ec2: &[&s, &t], elb: NO_RULES },
+        &refused,
+        fast(),
+        MINUTE,
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().starts_with("sqs:SendMessage failed"), "{err}");
+    assert_eq!(lambda_runtime::Diagnostic::from(err).error_type, "AwsCallFailed");
 }
 
 #[tokio::test]
 async fn an_invocation_too_short_to_wait_in_fails_before_any_aws_call_naming_the_timeout_to_set() {
     // Finding 3: SAM's default 3 s timeout would hand over hundreds of times a minute.
-    let err = run(
-        launch(Duration::ZERO),
-        Mocks { autoscaling: NO_RULES, ec2: NO_RULES, elb: NO_RULES, lambda: NO_RULES },
-        fast(),
-        Duration::from_secs(3),
-    )
-    .await
-    .unwrap_err();
+    let err = run(launch(Duration::ZERO), Mocks { autoscaling: NO_RULES, ec2: NO_RULES, elb: NO_RULES }, fast(), Duration::from_secs(3))
+        .await
+        .unwrap_err();
     let message = err.to_string();
     assert!(message.contains("raise the function's Timeout to at least 18 s"), "{message}");
     assert_eq!(lambda_runtime::Diagnostic::from(err).error_type, "Misconfigured");
@@ -206,7 +219,7 @@ async fn heartbeats_never_lapse_against_a_30_second_hook_however_long_the_polls(
     let out = run_on(
         &clock,
         launch(Duration::ZERO),
-        Mocks { autoscaling: &[&h, &g, &beat, &done], ec2: &[&s, &t], elb: NO_RULES, lambda: NO_RULES },
+        Mocks { autoscaling: &[&h, &g, &beat, &done], ec2: &[&s, &t], elb: NO_RULES },
         fast(),
         Duration::from_secs(900),
     )
@@ -229,31 +242,56 @@ async fn an_instance_ec2_does_not_list_yet_is_waited_for_not_abandoned() {
     let (h, g, c) = (hook(300), group(&[]), complete("CONTINUE"));
     let (s, t) = (unknown_then_ok(2), tags(None));
     let out =
-        run(launch(Duration::ZERO), Mocks { autoscaling: &[&h, &g, &c], ec2: &[&s, &t], elb: NO_RULES, lambda: NO_RULES }, fast(), MINUTE)
-            .await
-            .unwrap();
+        run(launch(Duration::ZERO), Mocks { autoscaling: &[&h, &g, &c], ec2: &[&s, &t], elb: NO_RULES }, fast(), MINUTE).await.unwrap();
     assert_eq!(out["result"], "CONTINUE", "{out}");
     assert_eq!(s.num_calls(), 3);
 }
 
 #[tokio::test]
-async fn a_hand_over_spends_no_heartbeat_when_the_action_outlives_the_maximum_wait_anyway() {
+async fn a_recheck_spends_no_heartbeat_when_the_action_outlives_the_maximum_wait_anyway() {
     // Finding 4: a heartbeat at every hand-over extended the action a whole timeout past the
     // bound. 900 s hook (600 s safe), 400 s in, 420 s maximum wait.
     let (h, g, beat) = (hook(900), group(&[]), heartbeat());
     let (s, t) = (status(InstanceStateName::Pending, "initializing", "initializing"), tags(None));
-    let invoke = mock!(aws_sdk_lambda::Client::invoke).then_output(|| InvokeOutput::builder().status_code(202).build());
     let settings = Settings { max_wait: Duration::from_secs(420), ..fast() };
-    let out = run(
+    let queue = RecheckQueue::default();
+    let out = invoke(
+        &VirtualClock::new(),
         launch(Duration::from_secs(400)),
-        Mocks { autoscaling: &[&h, &g, &beat], ec2: &[&s, &t], elb: NO_RULES, lambda: &[&invoke] },
+        Mocks { autoscaling: &[&h, &g, &beat], ec2: &[&s, &t], elb: NO_RULES },
+        &queue.rule(),
         settings,
         Duration::from_secs(20),
     )
     .await
     .unwrap();
-    assert_eq!(out["result"], "CONTINUED_IN_NEW_INVOCATION");
-    assert_eq!((beat.num_calls(), invoke.num_calls()), (0, 1));
+    assert_eq!(out["result"], "RECHECK_SCHEDULED");
+    assert_eq!((beat.num_calls(), queue.sent().len()), (0, 1));
+}
+
+#[tokio::test]
+async fn a_recheck_due_after_a_long_wait_is_sent_after_a_heartbeat_that_covers_the_delivery() {
+    // A 120 s hook (80 s safe), started 50 s ago: a delay of 15 to 30 s, the delivery (10 s),
+    // the next invocation's first call (3 s) and a look would end past the safe gap.
+    let (h, g, beat) = (hook(120), group(&[]), heartbeat());
+    let (s, t) = (status(InstanceStateName::Pending, "initializing", "initializing"), tags(None));
+    let settings = Settings { first_poll: Duration::from_secs(30), check_targets: false, ..fast() };
+    let queue = RecheckQueue::default();
+    let out = invoke(
+        &VirtualClock::new(),
+        launch(Duration::from_secs(50)),
+        Mocks { autoscaling: &[&h, &g, &beat], ec2: &[&s, &t], elb: NO_RULES },
+        &queue.rule(),
+        settings,
+        MINUTE,
+    )
+    .await
+    .unwrap();
+    assert_eq!(out["result"], "RECHECK_SCHEDULED", "{out}");
+    assert_eq!(beat.num_calls(), 1);
+    let [(body, _)] = queue.sent().try_into().expect("one recheck");
+    assert_eq!(body["progress"]["heartbeats"], 1, "the next invocation knows when the last heartbeat was");
+    assert!(body["progress"]["lastHeartbeatAt"].is_string());
 }
 
 #[tokio::test]
@@ -262,14 +300,9 @@ async fn the_maximum_wait_is_clamped_to_what_auto_scaling_keeps_the_action() {
     let (h, g, c) = (hook(30), group(&[]), complete("ABANDON"));
     let (s, t) = (status(InstanceStateName::Running, "initializing", "ok"), tags(None));
     let settings = Settings { max_wait: Duration::from_secs(7200), ..fast() };
-    let out = run(
-        launch(Duration::from_secs(2995)),
-        Mocks { autoscaling: &[&h, &g, &c], ec2: &[&s, &t], elb: NO_RULES, lambda: NO_RULES },
-        settings,
-        MINUTE,
-    )
-    .await
-    .unwrap();
+    let out = run(launch(Duration::from_secs(2995)), Mocks { autoscaling: &[&h, &g, &c], ec2: &[&s, &t], elb: NO_RULES }, settings, MINUTE)
+        .await
+        .unwrap();
     let reason = out["reason"].as_str().unwrap();
     // Less a look (3 s) and the completion (3 s): 2994 s.
     assert!(reason.contains("(maximum wait 2994 s)"), "{reason}");
@@ -277,22 +310,18 @@ async fn the_maximum_wait_is_clamped_to_what_auto_scaling_keeps_the_action() {
 
 #[tokio::test]
 async fn the_private_ip_is_read_once_per_invocation_however_many_looks() {
-    // Finding 5: DescribeInstances on every look was a call the answer never changes.
+    // Finding 5: DescribeInstances on every look was a call the answer never changes. A 30 s
+    // hook is too short for a delivered recheck, so the looks happen in one invocation.
     let (port, requests) = health_server(&["503 Service Unavailable", "503 Service Unavailable", "200 OK"]);
-    let (h, g, c) = (hook(300), group(&[]), complete("CONTINUE"));
+    let (h, g, c) = (hook(30), group(&[]), complete("CONTINUE"));
     let (s, t, ip) = (status(InstanceStateName::Running, "ok", "ok"), tags(None), private_ip("127.0.0.1"));
     let settings = Settings {
         http: Some(lifecycle_health::settings::HttpCheck { port, path: "/health".into(), timeout: Duration::from_secs(2) }),
         ..fast()
     };
-    let out = run(
-        launch(Duration::ZERO),
-        Mocks { autoscaling: &[&h, &g, &c], ec2: &[&s, &t, &ip], elb: NO_RULES, lambda: NO_RULES },
-        settings,
-        MINUTE,
-    )
-    .await
-    .unwrap();
+    let out = run(launch(Duration::ZERO), Mocks { autoscaling: &[&h, &g, &c], ec2: &[&s, &t, &ip], elb: NO_RULES }, settings, MINUTE)
+        .await
+        .unwrap();
     assert_eq!(out["result"], "CONTINUE", "{out}");
     assert_eq!(requests.try_iter().count(), 3, "three looks");
     assert_eq!(ip.num_calls(), 1);
@@ -300,23 +329,15 @@ async fn the_private_ip_is_read_once_per_invocation_however_many_looks() {
 
 #[tokio::test]
 async fn a_test_notification_is_acknowledged_without_any_aws_call() {
-    let out = run(
-        sample("test-notification.json"),
-        Mocks { autoscaling: NO_RULES, ec2: NO_RULES, elb: NO_RULES, lambda: NO_RULES },
-        fast(),
-        MINUTE,
-    )
-    .await
-    .unwrap();
+    let out =
+        run(sample("test-notification.json"), Mocks { autoscaling: NO_RULES, ec2: NO_RULES, elb: NO_RULES }, fast(), MINUTE).await.unwrap();
     assert_eq!(out["result"], "ignored");
 }
 
 #[tokio::test]
 async fn a_malformed_event_fails_the_invocation_naming_the_field() {
     let err =
-        run(sample("malformed.json"), Mocks { autoscaling: NO_RULES, ec2: NO_RULES, elb: NO_RULES, lambda: NO_RULES }, fast(), MINUTE)
-            .await
-            .unwrap_err();
+        run(sample("malformed.json"), Mocks { autoscaling: NO_RULES, ec2: NO_RULES, elb: NO_RULES }, fast(), MINUTE).await.unwrap_err();
     assert!(err.to_string().contains("missing field `EC2InstanceId`"), "{err}");
     assert_eq!(lambda_runtime::Diagnostic::from(err).error_type, "InvalidLifecycleEvent");
 }

@@ -23,7 +23,7 @@ async fn a_warm_instance_prepared_before_the_release_is_abandoned_naming_both_re
     );
     let out = run(
         sample_at("warm-pool-promotion.json", Duration::from_secs(5)),
-        Mocks { autoscaling: &[&h, &g, &r, &c], ec2: &[&v, &s, &t], elb: &[&target("healthy", None)], lambda: NO_RULES },
+        Mocks { autoscaling: &[&h, &g, &r, &c], ec2: &[&v, &s, &t], elb: &[&target("healthy", None)] },
         full_checks(),
         MINUTE,
     )
@@ -49,7 +49,7 @@ async fn a_promoted_instance_on_the_current_release_gets_the_full_check_and_is_l
     );
     let out = run(
         sample_at("warm-pool-promotion.json", Duration::from_secs(5)),
-        Mocks { autoscaling: &[&h, &g, &r, &c], ec2: &[&v, &s, &t], elb: &[&th], lambda: NO_RULES },
+        Mocks { autoscaling: &[&h, &g, &r, &c], ec2: &[&v, &s, &t], elb: &[&th] },
         full_checks(),
         MINUTE,
     )
@@ -69,7 +69,7 @@ async fn a_launch_into_the_group_during_a_rollback_must_run_the_groups_own_relea
     );
     let out = run(
         launch(Duration::from_secs(5)),
-        Mocks { autoscaling: &[&h, &g, &r, &c], ec2: &[&v, &s, &t], elb: &[&target("healthy", None)], lambda: NO_RULES },
+        Mocks { autoscaling: &[&h, &g, &r, &c], ec2: &[&v, &s, &t], elb: &[&target("healthy", None)] },
         full_checks(),
         MINUTE,
     )
@@ -87,7 +87,7 @@ async fn going_into_the_warm_pool_asks_neither_the_target_groups_nor_the_endpoin
     let (s, t) = (status(InstanceStateName::Running, "ok", "ok"), instance_tags("3", "abc1234", &[("complete", None)]));
     let out = run(
         sample_at("warm-pool-entry.json", Duration::from_secs(5)),
-        Mocks { autoscaling: &[&h, &c], ec2: &[&s, &t], elb: NO_RULES, lambda: NO_RULES },
+        Mocks { autoscaling: &[&h, &c], ec2: &[&s, &t], elb: NO_RULES },
         settings,
         MINUTE,
     )
@@ -104,14 +104,15 @@ async fn going_into_the_warm_pool_still_waits_for_the_bootstrap_tag_and_abandons
     let out = run_on(
         &clock,
         sample_at("warm-pool-entry.json", Duration::from_secs(5)),
-        Mocks { autoscaling: &[&h, &c], ec2: &[&s, &t], elb: NO_RULES, lambda: NO_RULES },
+        Mocks { autoscaling: &[&h, &c], ec2: &[&s, &t], elb: NO_RULES },
         full_checks(),
         MINUTE,
     )
     .await
     .unwrap();
     assert_eq!(out["reason"], "user data reported bootstrap=failed");
-    assert_eq!(clock.sleeps.lock().unwrap().len(), 1, "waited once for the running boot");
+    assert_eq!(clock.delays().len(), 1, "waited once for the running boot, in the recheck queue");
+    assert_eq!(clock.slept(), Duration::ZERO);
 }
 
 #[tokio::test]
@@ -123,7 +124,7 @@ async fn after_a_root_volume_replacement_the_earlier_boots_tag_waits_and_this_bo
     let out = run_on(
         &clock,
         sample_at("root-volume-replacement.json", Duration::from_secs(5)),
-        Mocks { autoscaling: &[&h, &g, &c], ec2: &[&s, &t, &d], elb: NO_RULES, lambda: NO_RULES },
+        Mocks { autoscaling: &[&h, &g, &c], ec2: &[&s, &t, &d], elb: NO_RULES },
         Settings::default(),
         MINUTE,
     )
@@ -131,7 +132,7 @@ async fn after_a_root_volume_replacement_the_earlier_boots_tag_waits_and_this_bo
     .unwrap();
     assert_eq!(out["result"], "CONTINUE", "{out}");
     assert_eq!(t.num_calls(), 2, "the first look saw the previous root volume's tag and waited");
-    assert_eq!(d.num_calls(), 1, "the root volume is read once");
+    assert_eq!(d.num_calls(), 2, "the root volume is read once per invocation: two looks, two invocations");
 }
 
 #[tokio::test]
@@ -141,7 +142,7 @@ async fn after_a_root_volume_replacement_an_earlier_boots_failure_does_not_aband
     let t = instance_tags("3", "abc1234", &[("failed", None), ("complete", Some("2026-11-25T10:06:10Z"))]);
     let out = run(
         sample_at("root-volume-replacement.json", Duration::from_secs(5)),
-        Mocks { autoscaling: &[&h, &g, &c], ec2: &[&s, &t, &d], elb: NO_RULES, lambda: NO_RULES },
+        Mocks { autoscaling: &[&h, &g, &c], ec2: &[&s, &t, &d], elb: NO_RULES },
         Settings::default(),
         MINUTE,
     )

@@ -1,10 +1,8 @@
-//! Answering the lifecycle action, and handing a check over to a new invocation.
+//! Answering the lifecycle action, and sending a check to the recheck queue to look again later.
 
 use std::future::Future;
 use std::time::Duration;
 
-use aws_sdk_lambda::primitives::Blob;
-use aws_sdk_lambda::types::InvocationType;
 use serde_json::Value;
 use shared::aws::AwsCallError;
 
@@ -89,15 +87,16 @@ pub async fn heartbeat_timeout(client: &aws_sdk_autoscaling::Client, action: &Li
     Ok(Duration::from_secs(u64::try_from(seconds).unwrap_or(3600)))
 }
 
-/// Invokes `function` asynchronously with `payload`: the check goes on there.
-pub async fn continue_in_new_invocation(client: &aws_sdk_lambda::Client, function: &str, payload: &Value) -> Result<(), AwsCallError> {
+/// Sends `payload` to the recheck queue, to be delivered back to this function after `delay`
+/// (whole seconds, at most 900): the check goes on there, and no invocation waits meanwhile.
+pub async fn recheck_later(client: &aws_sdk_sqs::Client, queue_url: &str, payload: &Value, delay: Duration) -> Result<(), AwsCallError> {
     client
-        .invoke()
-        .function_name(function)
-        .invocation_type(InvocationType::Event)
-        .payload(Blob::new(serde_json::to_vec(payload).expect("json serialises")))
+        .send_message()
+        .queue_url(queue_url)
+        .message_body(payload.to_string())
+        .delay_seconds(i32::try_from(delay.as_secs()).unwrap_or(900))
         .send()
         .await
         .map(drop)
-        .map_err(|e| AwsCallError::from_sdk("lambda:InvokeFunction", e))
+        .map_err(|e| AwsCallError::from_sdk("sqs:SendMessage", e))
 }

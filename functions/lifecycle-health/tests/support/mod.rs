@@ -13,6 +13,7 @@ use aws_sdk_ec2::operation::describe_tags::DescribeTagsOutput;
 use aws_sdk_ec2::types::{InstanceState, InstanceStateName, InstanceStatus, InstanceStatusSummary, SummaryStatus, TagDescription};
 use aws_sdk_elasticloadbalancingv2::operation::describe_target_health::DescribeTargetHealthOutput;
 use aws_sdk_elasticloadbalancingv2::types::{TargetDescription, TargetHealth, TargetHealthDescription, TargetHealthStateEnum};
+use aws_sdk_sqs::operation::send_message::SendMessageOutput;
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use aws_smithy_runtime_api::http::{Response, StatusCode};
 use aws_smithy_types::body::SdkBody;
@@ -20,6 +21,7 @@ use chrono::{DateTime, Utc};
 use lambda_runtime::{Context, LambdaEvent};
 use lifecycle_health::aws::probe::Probe;
 use lifecycle_health::clock::Clock;
+use lifecycle_health::handler::Rechecks;
 use lifecycle_health::settings::Settings;
 use lifecycle_health::{HealthError, HealthGate};
 use serde_json::Value;
@@ -28,6 +30,7 @@ use std::sync::{Arc, Mutex};
 
 pub const INSTANCE: &str = "i-0123456789abcdef0";
 pub const TOKEN: &str = "87654321-4321-4321-4321-210987654321";
+pub const QUEUE_URL: &str = "https://sqs.us-east-1.amazonaws.com/123456789012/stack-lifecycle-rechecks";
 
 pub fn sample(name: &str) -> Value {
     let path = format!("{}/../../events/lifecycle-health/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -49,21 +52,34 @@ pub fn fast() -> Settings {
     Settings { check_release: false, ..Settings::default() }
 }
 
-/// A clock that starts at the real now and moves only when the function sleeps, instantly:
-/// scenarios over minutes run in milliseconds, and every sleep is recorded.
+/// A clock that starts at the real now and moves only when the function sleeps (recorded in
+/// `sleeps`) or a recheck waits in the queue (recorded in `delays`), instantly: scenarios over
+/// minutes run in milliseconds.
 #[derive(Clone, Debug)]
 pub struct VirtualClock {
     now: Arc<Mutex<DateTime<Utc>>>,
     pub sleeps: Arc<Mutex<Vec<Duration>>>,
+    pub delays: Arc<Mutex<Vec<Duration>>>,
 }
 
 impl VirtualClock {
     pub fn new() -> Self {
-        VirtualClock { now: Arc::new(Mutex::new(Utc::now())), sleeps: Arc::default() }
+        VirtualClock { now: Arc::new(Mutex::new(Utc::now())), sleeps: Arc::default(), delays: Arc::default() }
     }
 
+    /// Time spent waiting inside invocations.
     pub fn slept(&self) -> Duration {
         self.sleeps.lock().unwrap().iter().sum()
+    }
+
+    /// Time passing outside any invocation, while a recheck waits for its delivery.
+    pub fn pass(&self, duration: Duration) {
+        *self.now.lock().unwrap() += chrono::Duration::from_std(duration).unwrap();
+        self.delays.lock().unwrap().push(duration);
+    }
+
+    pub fn delays(&self) -> Vec<Duration> {
+        self.delays.lock().unwrap().clone()
     }
 }
 
@@ -79,17 +95,39 @@ impl Clock for VirtualClock {
     }
 }
 
+#[derive(Clone, Copy)]
 pub struct Mocks<'a> {
     pub autoscaling: &'a [&'a Rule],
     pub ec2: &'a [&'a Rule],
     pub elb: &'a [&'a Rule],
-    pub lambda: &'a [&'a Rule],
 }
 
-/// Runs `event` with `remaining` before the invocation's deadline. Each call is answered by
-/// the first of its service's rules that matches and is not used up (looks repeat, and how
-/// many there are depends on the jitter); scenarios assert counts and, where order matters,
-/// the virtual times the rules recorded.
+/// The recheck queue: remembers each message sent to `QUEUE_URL` as (body, DelaySeconds).
+#[derive(Clone, Debug, Default)]
+pub struct RecheckQueue(pub Arc<Mutex<Vec<(Value, u64)>>>);
+
+impl RecheckQueue {
+    pub fn rule(&self) -> Rule {
+        let sent = self.0.clone();
+        mock!(aws_sdk_sqs::Client::send_message)
+            .match_requests(move |r| {
+                let body = serde_json::from_str(r.message_body().unwrap_or_default()).expect("a JSON body");
+                sent.lock().unwrap().push((body, u64::try_from(r.delay_seconds().unwrap_or(0)).unwrap()));
+                r.queue_url() == Some(QUEUE_URL)
+            })
+            .then_output(|| SendMessageOutput::builder().message_id("m-1").build())
+    }
+
+    pub fn sent(&self) -> Vec<(Value, u64)> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+/// Runs `event` with `remaining` before each invocation's deadline, and each recheck it sends
+/// after the recheck's delay (moving the clock), until the check is answered: the whole check, however many
+/// invocations it takes. Each call is answered by the first of its service's rules that
+/// matches and is not used up (looks repeat, and how many there are depends on the jitter);
+/// scenarios assert counts and, where order matters, the virtual times the rules recorded.
 pub async fn run(event: Value, mocks: Mocks<'_>, settings: Settings, remaining: Duration) -> Result<Value, HealthError> {
     run_on(&VirtualClock::new(), event, mocks, settings, remaining).await
 }
@@ -101,15 +139,40 @@ pub async fn run_on(
     settings: Settings,
     remaining: Duration,
 ) -> Result<Value, HealthError> {
+    let queue = RecheckQueue::default();
+    let rule = queue.rule();
+    let mut out = invoke(clock, event, mocks, &rule, settings.clone(), remaining).await?;
+    while out["result"] == "RECHECK_SCHEDULED" {
+        let (body, delay) = queue.sent().pop().expect("a recheck was sent");
+        assert_eq!(out["delaySeconds"], delay, "the answer names the delay sent");
+        clock.pass(Duration::from_secs(delay));
+        // The continuation itself, as a direct event: its answer says what the check did (a
+        // batch from the queue answers only its failures; `rechecks.rs` runs those).
+        out = invoke(clock, body, mocks, &rule, settings.clone(), remaining).await?;
+    }
+    Ok(out)
+}
+
+/// One invocation with `event`, the recheck queue answering with `queue`.
+pub async fn invoke(
+    clock: &VirtualClock,
+    event: Value,
+    mocks: Mocks<'_>,
+    queue: &Rule,
+    settings: Settings,
+    remaining: Duration,
+) -> Result<Value, HealthError> {
     let gate = HealthGate::from_clients(
         Probe {
             autoscaling: mock_client!(aws_sdk_autoscaling, RuleMode::MatchAny, mocks.autoscaling, |c| c.retry_config(fast_retries())),
             ec2: mock_client!(aws_sdk_ec2, RuleMode::MatchAny, mocks.ec2, |c| c.retry_config(fast_retries())),
             elb: mock_client!(aws_sdk_elasticloadbalancingv2, RuleMode::MatchAny, mocks.elb, |c| c.retry_config(fast_retries())),
         },
-        mock_client!(aws_sdk_lambda, RuleMode::MatchAny, mocks.lambda, |c| c.retry_config(fast_retries())),
+        Rechecks {
+            sqs: mock_client!(aws_sdk_sqs, RuleMode::MatchAny, &[queue], |c| c.retry_config(fast_retries())),
+            queue_url: QUEUE_URL.into(),
+        },
         settings,
-        "lifecycle-health".into(),
         clock.clone(),
     );
     let mut context = Context::default();
