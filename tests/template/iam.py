@@ -185,10 +185,32 @@ def on_failure_destinations(expanded: dict, resolver, function: str) -> list[str
     return found
 
 
+# What Lambda's pollers do with the execution role on a queue mapped to the function (Lambda
+# developer guide, "Using Lambda with Amazon SQS", execution role permissions): its own use, not
+# the code's; without all three, CreateEventSourceMapping is refused.
+SQS_POLLER = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
+
+
+def mapped_queues(expanded: dict, resolver, function: str) -> list[str]:
+    """The ARNs of the SQS queues an event source mapping delivers to `function`."""
+    found = []
+    for resource in expanded["Resources"].values():
+        if resource["Type"] != "AWS::Lambda::EventSourceMapping":
+            continue
+        props = resource["Properties"]
+        if props.get("FunctionName") != {"Ref": function}:
+            continue
+        source = resolver.value(props["EventSourceArn"])
+        if isinstance(source, str) and source.split(":")[2] == "sqs":
+            found.append(source)
+    return found
+
+
 def granted(expanded: dict, resolver, function: str) -> Grants:
     """The Allow statements of `function`'s execution role, resolved, Lambda's own permissions
     apart: its logs, its network interfaces when it is in a VPC, sending to its on-failure
-    destination. Anything else Lambda-ish is a problem (e.g. a VPC policy outside any VPC)."""
+    destination, polling a queue mapped to it. Anything else Lambda-ish is a problem (e.g. a VPC
+    policy outside any VPC, a mapped queue Lambda may not poll)."""
     props = expanded["Resources"][function]["Properties"]
     role_ref = props["Role"]
     role_name = role_ref["Fn::GetAtt"][0] if isinstance(role_ref, dict) else role_ref
@@ -202,6 +224,8 @@ def granted(expanded: dict, resolver, function: str) -> Grants:
         reason = "outside any VPC" if arn == VPC_ACCESS else "grant the calls inline instead"
         grants.problems.append(f"has managed policy {arn}: {reason}")
     destinations = on_failure_destinations(expanded, resolver, function)
+    queues = mapped_queues(expanded, resolver, function)
+    polled: dict[str, set[str]] = {q: set() for q in queues}
     for policy in role.get("Policies", []):
         for statement in policy["PolicyDocument"]["Statement"]:
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
@@ -210,6 +234,14 @@ def granted(expanded: dict, resolver, function: str) -> Grants:
                 continue
             if actions == ["sqs:SendMessage"] and resources and all(r in destinations for r in resources):
                 continue
+            if set(actions) <= SQS_POLLER and resources and all(r in queues for r in resources):
+                for queue in resources:
+                    polled[queue] |= set(actions)
+                continue
             for action in actions:
                 grants.actions.setdefault(action, []).extend(resources)
+    for queue, actions in polled.items():
+        if actions != SQS_POLLER:
+            missing = ", ".join(sorted(SQS_POLLER - actions))
+            grants.problems.append(f"Lambda cannot poll {queue}, mapped to it: grant {missing} on it")
     return grants

@@ -88,3 +88,35 @@ def test_the_resolver_follows_conditions_joins_and_sub_variables():
     assert r.value({"Fn::Select": [1, {"Fn::Split": [":", "a:b:c"]}]}) == "b"
     assert r.value({"Fn::GetAtt": ["Fn", "Arn"]}) == "arn:aws:lambda:eu-west-1:123456789012:function:fn"
     assert Resolver(t).condition("InVpc") is False
+
+
+def mapped(t, queue="Other"):
+    t["Resources"]["FnRechecks"] = {
+        "Type": "AWS::Lambda::EventSourceMapping",
+        "Properties": {"FunctionName": {"Ref": "Fn"}, "EventSourceArn": {"Fn::GetAtt": [queue, "Arn"]}},
+    }
+    return t
+
+
+def poll(queue, actions=("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")):
+    return {"Effect": "Allow", "Action": list(actions), "Resource": {"Fn::GetAtt": [queue, "Arn"]}}
+
+
+def test_polling_a_queue_mapped_to_the_function_is_lambdas_not_the_codes():
+    g = grants(mapped(template([poll("Other"), send_to("Other")])))
+    assert (g.actions, g.problems) == ({"sqs:SendMessage": [g.actions["sqs:SendMessage"][0]]}, [])
+
+
+def test_a_mapped_queue_lambda_may_not_poll_is_a_problem_naming_what_is_missing():
+    g = grants(mapped(template([poll("Other", ("sqs:ReceiveMessage",))])))
+    [problem] = g.problems
+    assert problem.endswith("mapped to it: grant sqs:DeleteMessage, sqs:GetQueueAttributes on it"), problem
+    assert grants(mapped(template([]))).problems[0].startswith("Lambda cannot poll")
+
+
+def test_polling_a_queue_not_mapped_to_the_function_is_a_grant_of_the_code():
+    assert set(grants(template([poll("Other")])).actions) == {
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+    }

@@ -70,8 +70,8 @@ SEEDS = [
     ),
     Seed(
         "timeout over 900",
-        "      Timeout: 300\n",
-        "      Timeout: 1000\n",
+        "      # waits inside the invocation, then continues in the queue.\n      Timeout: 60\n",
+        "      # waits inside the invocation, then continues in the queue.\n      Timeout: 1000\n",
         "cfn-lint",
         "LifecycleHealthFunction/Properties/Timeout",
     ),
@@ -86,9 +86,9 @@ SEEDS = [
         "LifecycleHealthFunktion",
     ),
     Seed(
-        "a function invoking itself by GetAtt",
-        'Resource: !Sub "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${AWS::StackName}-lifecycle-health"',
-        "Resource: !GetAtt LifecycleHealthFunction.Arn",
+        "a role naming its own function by GetAtt",
+        "Action: sqs:SendMessage\n                Resource: !GetAtt LifecycleRecheckQueue.Arn",
+        "Action: sqs:SendMessage\n                Resource: !GetAtt LifecycleHealthFunction.Arn",
         "cfn-lint",
         "Circular",
     ),

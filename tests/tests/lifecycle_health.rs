@@ -1,9 +1,6 @@
 //! lifecycle-health against the emulator: real refreshes, real lifecycle actions, the real
 //! SDK over HTTP. The function is invoked in-process with the events the emulator emitted.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_autoscaling::types::{DesiredConfiguration, LaunchTemplateSpecification, RefreshPreferences};
@@ -13,6 +10,7 @@ use integration_tests::{emulator, launch_template, launching_hook, Emulator};
 use lambda_runtime::{Context, LambdaEvent};
 use lifecycle_health::aws::probe::Probe;
 use lifecycle_health::clock::Clock;
+use lifecycle_health::handler::Rechecks;
 use lifecycle_health::settings::Settings;
 use lifecycle_health::HealthGate;
 use serde_json::{json, Value};
@@ -55,29 +53,56 @@ impl World {
         EmulatorClock(self.em)
     }
 
-    fn gate(&self, settings: Settings, lambda_endpoint: Option<&str>) -> HealthGate<EmulatorClock> {
-        let lambda = aws_sdk_lambda::config::Builder::from(&self.config).endpoint_url(lambda_endpoint.unwrap_or(&self.em.endpoint)).build();
+    fn gate(&self, settings: Settings, recheck_queue_url: &str) -> HealthGate<EmulatorClock> {
         HealthGate::from_clients(
             Probe {
                 autoscaling: self.autoscaling.clone(),
                 ec2: self.ec2.clone(),
                 elb: aws_sdk_elasticloadbalancingv2::Client::new(&self.config),
             },
-            aws_sdk_lambda::Client::from_conf(lambda),
+            Rechecks { sqs: self.sqs(), queue_url: recheck_queue_url.into() },
             settings,
-            "lifecycle-health".into(),
             self.clock(),
         )
+    }
+
+    fn sqs(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(&self.config)
+    }
+
+    /// The recheck queue, as the template makes it (no event source mapping: the test delivers).
+    async fn recheck_queue(&self) -> String {
+        let created = self.sqs().create_queue().queue_name("lifecycle-rechecks").send().await.unwrap();
+        created.queue_url().unwrap().to_owned()
+    }
+
+    /// The next recheck in `queue`, if one is due now on the emulator's clock, deleted as the
+    /// event source mapping deletes a message its function handled.
+    async fn due_recheck(&self, queue: &str) -> Option<Value> {
+        let received = self.sqs().receive_message().queue_url(queue).max_number_of_messages(10).send().await.unwrap();
+        let messages = received.messages();
+        assert!(messages.len() <= 1, "one recheck at a time: {messages:?}");
+        let message = messages.first()?;
+        self.sqs().delete_message().queue_url(queue).receipt_handle(message.receipt_handle().unwrap()).send().await.unwrap();
+        Some(serde_json::from_str(message.body().unwrap()).unwrap())
     }
 
     /// A group of `desired` instances with a launching hook, and a refresh to a new version
     /// started on it; returns the refresh id once the first new instance waits on the hook.
     async fn refresh_with_hook(&self, name: &str, desired: i32, auto_rollback: bool, default_result: &str) -> String {
-        self.refresh_with(name, desired, auto_rollback, default_result, &[]).await
+        self.refresh_with(name, desired, auto_rollback, default_result, &[], 30).await
     }
 
-    /// The same, the group attached to `target_groups`.
-    async fn refresh_with(&self, name: &str, desired: i32, auto_rollback: bool, default_result: &str, target_groups: &[String]) -> String {
+    /// The same, the group attached to `target_groups`, the hook's heartbeat timeout `heartbeat`.
+    async fn refresh_with(
+        &self,
+        name: &str,
+        desired: i32,
+        auto_rollback: bool,
+        default_result: &str,
+        target_groups: &[String],
+        heartbeat: i32,
+    ) -> String {
         let template_id = launch_template(&self.ec2, &format!("{name}-lt"), &[]).await;
         self.autoscaling
             .create_auto_scaling_group()
@@ -91,7 +116,7 @@ impl World {
             .send()
             .await
             .unwrap();
-        launching_hook(&self.autoscaling, name, 30, default_result).await;
+        launching_hook(&self.autoscaling, name, heartbeat, default_result).await;
         let version = self
             .ec2
             .create_launch_template_version()
@@ -185,7 +210,7 @@ async fn healthy_new_instances_are_continued_and_the_refresh_succeeds() {
     let world = World::new().await;
     let _turn = world.em.exclusive().await;
     world.refresh_with_hook("web-healthy", 2, true, "ABANDON").await;
-    let gate = world.gate(quick(30), None);
+    let gate = world.gate(quick(30), &world.recheck_queue().await);
     answer_launches(&world, &gate, |_| {}).await;
     assert_eq!(world.refresh_status(), "Successful");
     let first = &world.launch_events()[0]["detail"];
@@ -203,7 +228,7 @@ async fn launches_that_keep_coming_up_impaired_are_abandoned_until_the_refresh_r
     let world = World::new().await;
     let _turn = world.em.exclusive().await;
     world.refresh_with_hook("web-impaired", 2, true, "CONTINUE").await;
-    let gate = world.gate(quick(30), None);
+    let gate = world.gate(quick(30), &world.recheck_queue().await);
     let em = world.em;
     let impaired = std::cell::RefCell::new(Vec::new());
     // The release's launches are impaired; the rollback's replacements are fine.
@@ -223,36 +248,6 @@ async fn launches_that_keep_coming_up_impaired_are_abandoned_until_the_refresh_r
     assert!(reason.starts_with("3 instance launches failed") && reason.contains(&impaired.borrow()[2]), "{reason}");
 }
 
-/// Accepts Lambda Invoke calls on 127.0.0.1 and keeps their payloads.
-fn invoke_sink() -> (String, Arc<Mutex<Vec<Value>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let received = Arc::new(Mutex::new(Vec::new()));
-    let keep = received.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut length = 0;
-            loop {
-                let mut line = String::new();
-                reader.read_line(&mut line).unwrap();
-                if line == "\r\n" || line.is_empty() {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    length = v.trim().parse().unwrap();
-                }
-            }
-            let mut body = vec![0; length];
-            reader.read_exact(&mut body).unwrap();
-            keep.lock().unwrap().push(serde_json::from_slice(&body).unwrap());
-            stream.write_all(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
-        }
-    });
-    (url, received)
-}
-
 #[tokio::test]
 async fn heartbeats_keep_a_30_second_hook_open_while_the_instance_warms_for_200_seconds() {
     // Findings 1 and 12: on one clock, a lapse would let the emulator apply ABANDON. Polls
@@ -265,7 +260,7 @@ async fn heartbeats_keep_a_30_second_hook_open_while_the_instance_warms_for_200_
     world.em.post("/health/instance", json!({"instanceId": event["detail"]["EC2InstanceId"], "status": "initializing", "forSeconds": 200}));
     let began = emulator_seconds(&world);
     let settings = Settings { max_poll: Duration::from_secs(60), ..quick(900) };
-    let out = world.gate(settings, None).handle(invocation(event, Duration::from_secs(900))).await.unwrap();
+    let out = world.gate(settings, &world.recheck_queue().await).handle(invocation(event, Duration::from_secs(900))).await.unwrap();
     assert_eq!(out["result"], "CONTINUE", "{out}");
     assert_eq!(out["alreadyClosed"], false, "the action was still open when the function answered");
     let action = world.action(&token);
@@ -295,7 +290,7 @@ async fn a_registered_target_still_unhealthy_after_its_grace_is_abandoned_at_the
         .target_group_arn()
         .unwrap()
         .to_owned();
-    world.refresh_with("web-grace", 1, false, "CONTINUE", std::slice::from_ref(&tg)).await;
+    world.refresh_with("web-grace", 1, false, "CONTINUE", std::slice::from_ref(&tg), 30).await;
     let event = world.launch_events()[0].clone();
     let instance = event["detail"]["EC2InstanceId"].as_str().unwrap().to_owned();
     elb.register_targets()
@@ -307,7 +302,7 @@ async fn a_registered_target_still_unhealthy_after_its_grace_is_abandoned_at_the
     world.em.post("/health/target", json!({"targetGroupArn": tg, "instanceId": instance, "state": "unhealthy"}));
     let settings = Settings { target_grace: Duration::from_secs(60), ..quick(900) };
     let began = emulator_seconds(&world);
-    let out = world.gate(settings, None).handle(invocation(event, Duration::from_secs(900))).await.unwrap();
+    let out = world.gate(settings, &world.recheck_queue().await).handle(invocation(event, Duration::from_secs(900))).await.unwrap();
     assert_eq!(out["result"], "ABANDON", "{out}");
     assert!(out["reason"].as_str().unwrap().contains("after the 60 s grace period"), "{out}");
     let waited = emulator_seconds(&world) - began;
@@ -322,12 +317,12 @@ async fn an_instance_ec2_does_not_list_yet_is_waited_for_and_continued() {
     world.em.post("/ec2/visibility", json!({"delaySeconds": 20}));
     world.refresh_with_hook("web-unseen", 1, false, "ABANDON").await;
     let event = world.launch_events()[0].clone();
-    let out = world.gate(quick(900), None).handle(invocation(event, Duration::from_secs(900))).await.unwrap();
+    let out = world.gate(quick(900), &world.recheck_queue().await).handle(invocation(event, Duration::from_secs(900))).await.unwrap();
     assert_eq!(out["result"], "CONTINUE", "{out}");
 }
 
 #[tokio::test]
-async fn an_instance_that_stays_initializing_is_abandoned_at_the_maximum_wait_counted_across_hand_overs() {
+async fn an_instance_that_stays_initializing_is_abandoned_at_the_maximum_wait_counted_across_rechecks() {
     // Findings 3, 4 and 12: the event carries no time, the first invocation is short; the
     // second one must still count from the first one's start.
     let world = World::new().await;
@@ -337,21 +332,23 @@ async fn an_instance_that_stays_initializing_is_abandoned_at_the_maximum_wait_co
     event.as_object_mut().unwrap().remove("time");
     let token = event["detail"]["LifecycleActionToken"].as_str().unwrap().to_owned();
     world.em.post("/health/instance", json!({"instanceId": event["detail"]["EC2InstanceId"], "status": "initializing"}));
-    let (sink, received) = invoke_sink();
-    let gate = world.gate(quick(120), Some(&sink));
+    let queue = world.recheck_queue().await;
+    let gate = world.gate(quick(120), &queue);
     let began = emulator_seconds(&world);
 
-    // 30 s: it looks, waits what fits (about 20 s), heartbeats and hands over.
+    // 30 s: it looks and waits in the invocation (a 30 s hook is too short for a delivered
+    // recheck) while a look still fits, then sends the recheck.
     let first = gate.handle(invocation(event, Duration::from_secs(30))).await.unwrap();
-    assert_eq!(first["result"], "CONTINUED_IN_NEW_INVOCATION");
+    assert_eq!(first["result"], "RECHECK_SCHEDULED", "{first}");
     let after_first = emulator_seconds(&world) - began;
-    assert!((15.0..=21.0).contains(&after_first), "the first invocation waited what fitted: {after_first} s");
-    let handed_over = received.lock().unwrap().first().cloned().expect("the check was handed to a new invocation");
-    assert_eq!(handed_over["progress"]["invocation"], 1);
+    assert!(after_first <= 20.5, "the first invocation kept its 10 s margin: {after_first} s");
+    assert!(world.due_recheck(&queue).await.is_none(), "not delivered before its delay");
+    world.em.post("/clock/advance", json!({"seconds": first["delaySeconds"]}));
+    let recheck = world.due_recheck(&queue).await.expect("the recheck is due after its delay");
+    assert_eq!(recheck["progress"]["invocation"], 1);
 
-    // The hand-over took 10 s to start; the next invocation abandons at 120 s from the start.
-    world.em.post("/clock/advance", json!({"seconds": 10}));
-    let second = gate.handle(invocation(handed_over, Duration::from_secs(300))).await.unwrap();
+    // The next invocation abandons at 120 s from the first one's start.
+    let second = gate.handle(invocation(recheck, Duration::from_secs(300))).await.unwrap();
     assert_eq!(second["result"], "ABANDON", "{second}");
     assert!(second["reason"].as_str().unwrap().contains("(maximum wait 120 s): EC2 instance status is initializing"), "{second}");
     let total = emulator_seconds(&world) - began;
@@ -363,6 +360,38 @@ async fn an_instance_that_stays_initializing_is_abandoned_at_the_maximum_wait_co
     assert_eq!(world.refresh_status(), "InProgress", "Auto Scaling retries an abandoned launch");
     let retry = &world.launch_events()[1]["detail"];
     assert_ne!(retry["LifecycleActionToken"].as_str(), Some(token.as_str()), "a new instance with its own action");
+}
+
+#[tokio::test]
+async fn behind_a_300_second_hook_a_warming_instance_waits_in_the_recheck_queue_not_in_an_invocation() {
+    let world = World::new().await;
+    let _turn = world.em.exclusive().await;
+    world.refresh_with("web-queued", 1, false, "ABANDON", &[], 300).await;
+    let event = world.launch_events()[0].clone();
+    let token = event["detail"]["LifecycleActionToken"].as_str().unwrap().to_owned();
+    world.em.post("/health/instance", json!({"instanceId": event["detail"]["EC2InstanceId"], "status": "initializing", "forSeconds": 40}));
+    let queue = world.recheck_queue().await;
+    let gate = world.gate(quick(900), &queue);
+    let began = emulator_seconds(&world);
+    let (mut event, mut rechecks) = (event, 0);
+    let out = loop {
+        let before = emulator_seconds(&world);
+        let out = gate.handle(invocation(event, Duration::from_secs(60))).await.unwrap();
+        assert!(emulator_seconds(&world) - before < 2.0, "no waiting inside an invocation");
+        if out["result"] != "RECHECK_SCHEDULED" {
+            break out;
+        }
+        assert!(world.due_recheck(&queue).await.is_none(), "not delivered before its delay");
+        world.em.post("/clock/advance", json!({"seconds": out["delaySeconds"]}));
+        event = world.due_recheck(&queue).await.expect("due after its delay");
+        rechecks += 1;
+    };
+    assert_eq!(out["result"], "CONTINUE", "{out}");
+    assert!(rechecks >= 3, "{rechecks} rechecks over 40 s");
+    let waited = emulator_seconds(&world) - began;
+    assert!((40.0..80.0).contains(&waited), "continued soon after the instance became ok: {waited} s");
+    let action = world.action(&token);
+    assert_eq!((action["Result"].as_str(), action["Heartbeats"].as_i64()), (Some("CONTINUE"), Some(0)), "{action}");
 }
 
 #[tokio::test]
@@ -385,7 +414,8 @@ async fn an_instance_whose_user_data_tagged_bootstrap_failed_is_abandoned_with_t
         .await
         .unwrap();
 
-    let out = world.gate(quick(300), None).handle(invocation(event.clone(), Duration::from_secs(60))).await.unwrap();
+    let out =
+        world.gate(quick(300), &world.recheck_queue().await).handle(invocation(event.clone(), Duration::from_secs(60))).await.unwrap();
     assert_eq!(out["reason"], format!("user data reported bootstrap=failed: {reason}"), "{out}");
     assert_eq!(world.action(event["detail"]["LifecycleActionToken"].as_str().unwrap())["Result"], "ABANDON");
 }

@@ -323,6 +323,8 @@ class Router:
             return w.events.deliveries
         if route == ("GET", "/lambda/invocations"):
             return w.lambdas.invocations
+        if route == ("GET", "/lambda/event-source-deliveries"):
+            return w.event_sources.deliveries
         if route == ("POST", "/rules"):
             w.events.add_rule(Rule(url=spec["url"], detail_type=spec.get("detailType"), source=spec.get("source")))
             return {"ok": True}

@@ -9,7 +9,7 @@ from typing import Any
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from . import asg_patches, cfn_resources, cloudformation, ec2_patches, health, lambdas, s3_patches, sns
+from . import asg_patches, cfn_resources, cloudformation, ec2_patches, event_sources, health, lambdas, s3_patches, sns
 from .router import Router
 from .world import World
 
@@ -22,6 +22,7 @@ def build() -> tuple[World, Router]:
     s3_patches.install()
     cloudformation.install()
     lambdas.install()
+    event_sources.install()
     world = World()
     cfn_resources.install(world)
     return world, Router(world, DomainDispatcherApplication(create_backend_app))

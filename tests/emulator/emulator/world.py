@@ -11,12 +11,13 @@ from typing import Any
 
 from moto.moto_api import _internal as moto_api
 
-from . import cloudformation, ec2_patches, health
+from . import cloudformation, ec2_patches, event_sources, health
 from .autoscaling import ACTIVE, AutoScaling
 from .boot import Boot
 from .clock import Clock
 from .cloudwatch_cbor import CloudWatch
 from .codepipeline import CodePipeline
+from .event_sources import EventSources
 from .events import DeliveryError, EventBus, allows_rule
 from .faults import Faults
 from .lambdas import LambdaHost
@@ -37,6 +38,8 @@ class World:
         self.sns = Sns(self)
         self.cloudwatch = CloudWatch(self)
         self.lambdas = LambdaHost()
+        self.event_sources = EventSources(self.lambdas)
+        event_sources.follow_clock(self.clock)
         self.boot = Boot(self)
         self.events.invoke_lambda = self.invoke_for_rule
         self.events.world_lock = self.lock
@@ -66,6 +69,7 @@ class World:
             cloudformation.reset()
             self.lambdas.stop()
             self.lambdas.invocations.clear()
+            self.event_sources.reset()
             health.reset()
 
     def tick(self) -> None:
@@ -73,6 +77,7 @@ class World:
             self.autoscaling.tick()
             self.codepipeline.tick()
             self.pipelines.tick()
+            self.event_sources.tick()
 
     def advance(self, seconds: float) -> None:
         """Moves the clock in steps of at most 1 s so every timer fires in order."""
