@@ -300,13 +300,41 @@ def test_an_event_that_matches_no_rule_goes_nowhere(deployed):
 
 
 def test_a_function_calling_itself_by_its_binary_name_reaches_its_deployed_self(deployed):
-    """cargo lambda names a function by its binary (AWS_LAMBDA_FUNCTION_NAME): lifecycle-health's
-    hand-over Invoke of "lifecycle-health" must reach the deployed function."""
+    """cargo lambda names a function by its binary (AWS_LAMBDA_FUNCTION_NAME): a function that
+    invokes itself by that name must reach its deployed self."""
     event = (ROOT / "events" / "lifecycle-health" / "test-notification.json").read_bytes()
     answer = deployed.client("lambda").invoke(FunctionName="lifecycle-health", Payload=event)
     assert answer["StatusCode"] == 200 and "FunctionError" not in answer
     assert json.loads(answer["Payload"].read())["result"] == "ignored"
     assert deployed.control("GET", "/lambda/invocations")[-1]["function"] == f"{STACK}-lifecycle-health"
+
+
+def test_a_recheck_reaches_lifecycle_health_through_the_deployed_event_source_mapping(deployed):
+    """The recheck queue's mapping (SAM's SQS event) delivers each message once its delay has
+    passed; a message the function cannot read is reported back and stays in the queue."""
+    sqs = deployed.client("sqs")
+    queue = deployed.physical_ids()["LifecycleRecheckQueue"]
+    notification = json.loads((ROOT / "events" / "lifecycle-health" / "test-notification.json").read_text())
+    readable = json.dumps({"continueCheck": notification, "progress": {"invocation": 1, "heartbeats": 0}})
+    sent = time.time()
+    good = sqs.send_message(QueueUrl=queue, MessageBody=readable, DelaySeconds=2)["MessageId"]
+    bad = sqs.send_message(QueueUrl=queue, MessageBody="not a check")["MessageId"]
+    deadline, delivered = time.time() + 120, {}
+    while len(delivered) < 2 and time.time() < deadline:
+        for d in deployed.control("GET", "/lambda/event-source-deliveries"):
+            for message in d["messages"]:
+                delivered.setdefault(message, (d, time.time()))
+        time.sleep(0.2)
+    assert set(delivered) == {good, bad}, delivered
+    (good_delivery, good_at), (bad_delivery, _) = delivered[good], delivered[bad]
+    assert good_delivery["function"] == f"{STACK}-lifecycle-health"
+    assert good_delivery["failed"] == [] and good_at - sent >= 2, "delivered after its delay, and done"
+    assert bad_delivery["failed"] == [bad] and bad_delivery["functionError"] is None, "reported back, not an error"
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    assert int(attributes["ApproximateNumberOfMessagesNotVisible"]) == 1, "the unreadable one waits out its visibility"
+    sqs.purge_queue(QueueUrl=queue)
 
 
 def test_an_asynchronous_invocation_that_keeps_failing_lands_in_the_failed_invocations_queue(deployed):

@@ -31,6 +31,7 @@ from emulator.server import Emulator  # noqa: E402
 COMMIT = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b"
 GROUP = "web-staging"
 FUNCTIONS = ("instance-refresh", "lifecycle-health", "qa-notify", "approval-gate")
+RECHECK_QUEUE = "lifecycle-rechecks"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "AKIDLOCALRUN", "AWS_SECRET_ACCESS_KEY": "local", "AWS_REGION": "us-east-1"}
 TOPIC_ARN = "arn:aws:sns:us-east-1:123456789012:releases"
 # What the template sets for qa-notify (cargo lambda watch gives every function the same variables).
@@ -85,8 +86,8 @@ class Functions:
         ]
         for key in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"):
             args += ["--env-var", f"{key}={env[key]}"]
-        # lifecycle-health continues long checks by invoking itself: that is this watch.
-        args += ["--env-var", f"AWS_ENDPOINT_URL_LAMBDA=http://127.0.0.1:{self.port}"]
+        # lifecycle-health sends a still-warming instance's check to this queue (samples() makes it).
+        args += ["--env-var", f"HEALTH_RECHECK_QUEUE_URL={endpoint}/123456789012/{RECHECK_QUEUE}"]
         args += ["--env-var", f"RUST_LOG={os.environ.get('RUST_LOG', 'info')}"]
         # --env-var splits on commas, which a JSON value holds: these go through a file.
         self.env_file = Path(tempfile.gettempdir()) / f"cargo-lambda-watch-{self.port}.env"
@@ -240,6 +241,13 @@ def samples(functions: Functions, control: Control, endpoint: str) -> bool:
         print(f"{path.name:<24} {outcome:<18} {verdict:<4} {text[:140]}")
     # lifecycle-health samples: the instance in launch.json does not exist here, so the check
     # abandons it and finds no active action: done, not an error.
+    boto3.client(
+        "sqs",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="AKIDLOCALRUN",
+        aws_secret_access_key="local",
+    ).create_queue(QueueName=RECHECK_QUEUE)
     for name, expected in LIFECYCLE_EXPECTED.items():
         event = json.loads((ROOT / "events" / "lifecycle-health" / name).read_text())
         invoked = functions.invoke("lifecycle-health", event)

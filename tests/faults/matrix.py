@@ -51,7 +51,7 @@ from emulator.codepipeline import FAILURE_TYPES  # noqa: E402
 from emulator.server import Emulator  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
-from runtime_api import AsyncInvokes, Outcome, RuntimeApi  # noqa: E402
+from runtime_api import Outcome, RuntimeApi  # noqa: E402
 
 KINDS = ("burst", "outage", "latency", "refused")
 # Each function's own access key: the emulator counts calls by it.
@@ -74,6 +74,9 @@ BUDGET = 30.0
 # abandoned instance.
 FAILURES = {*FAILURE_TYPES, "Failed", "ABANDON"}
 # The variable that points one service's client elsewhere (the SDK's service-specific endpoint).
+RECHECK_QUEUE = "lifecycle-rechecks"
+# Bounds on following one check's rechecks: emulator seconds waited, deliveries.
+MAX_RECHECK_SECONDS, MAX_RECHECKS = 1000, 40
 ENDPOINT_VARIABLE = {
     "autoscaling": "AWS_ENDPOINT_URL_AUTO_SCALING",
     "ec2": "AWS_ENDPOINT_URL_EC2",
@@ -82,7 +85,7 @@ ENDPOINT_VARIABLE = {
     "sns": "AWS_ENDPOINT_URL_SNS",
     "ssm": "AWS_ENDPOINT_URL_SSM",
     "monitoring": "AWS_ENDPOINT_URL_CLOUDWATCH",
-    "lambda": "AWS_ENDPOINT_URL_LAMBDA",
+    "sqs": "AWS_ENDPOINT_URL_SQS",
     "dynamodb": "AWS_ENDPOINT_URL_DYNAMODB",
 }
 # Words that name each fault's cause in a message a person reads.
@@ -144,8 +147,8 @@ class Matrix:
         self.control = local_run.Control(emulator.endpoint)
         self.leaks = 0
         self.invocations = 0
-        # A function continuing in a new invocation of itself (lifecycle-health's hand-over).
-        self.async_invokes = AsyncInvokes()
+        # Where lifecycle-health sends a still-warming instance's check (lifecycle_launch makes it).
+        self.recheck_queue = f"{emulator.endpoint}/123456789012/{RECHECK_QUEUE}"
         # The function binaries run: the debug builds (the benchmark runs the release ones).
         self.binaries = ROOT / "target" / "debug"
 
@@ -183,7 +186,7 @@ class Matrix:
             "AWS_LAMBDA_LOG_FORMAT": "JSON",
             "AWS_REGION": "us-east-1",
             "AWS_ENDPOINT_URL": self.emulator.endpoint,
-            "AWS_ENDPOINT_URL_LAMBDA": self.async_invokes.endpoint,
+            "HEALTH_RECHECK_QUEUE_URL": self.recheck_queue,
             "AWS_ACCESS_KEY_ID": ACCESS_KEY,
             **CANARIES,
             **scenario.env,
@@ -204,6 +207,49 @@ class Matrix:
             text = log.read()
         self.invocations += 1
         return outcome, text
+
+    def rechecks(self, scenario: Scenario) -> list[tuple[Outcome, str, Any]]:
+        """Delivers what the function sent to its recheck queue as the queue's event source mapping
+        does: each message once its delay has passed on the emulator's clock (which moves Auto
+        Scaling's timers too), in a batch of one; a message the batch reports failed stays for
+        the queue to deliver again. Answers each delivery's outcome, log and message."""
+        sqs, runs = self.client("sqs"), []
+        for _ in range(MAX_RECHECK_SECONDS):
+            if not self._queued(sqs):
+                break
+            messages = sqs.receive_message(QueueUrl=self.recheck_queue, MaxNumberOfMessages=1).get("Messages", [])
+            if not messages:
+                self.control.call("POST", "/clock/advance", {"seconds": 1})
+                continue
+            [message] = messages
+            batch = {
+                "Records": [
+                    {
+                        "messageId": message["MessageId"],
+                        "receiptHandle": message["ReceiptHandle"],
+                        "body": message["Body"],
+                        "attributes": {"ApproximateReceiveCount": "1"},
+                        "messageAttributes": {},
+                        "eventSource": "aws:sqs",
+                    }
+                ]
+            }
+            outcome, log = self.invoke(scenario, batch, BUDGET)
+            if outcome.kind == "response" and not (outcome.body or {}).get("batchItemFailures"):
+                sqs.delete_message(QueueUrl=self.recheck_queue, ReceiptHandle=message["ReceiptHandle"])
+            runs.append((outcome, log, json.loads(message["Body"])))
+            if len(runs) >= MAX_RECHECKS:
+                break
+        return runs
+
+    def _queued(self, sqs: Any) -> bool:
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=self.recheck_queue,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed"],
+        )["Attributes"]
+        return (
+            int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesDelayed"]) > 0
+        )
 
     def calls(self) -> dict[str, int]:
         return dict(self.emulator.world.calls.get(ACCESS_KEY, {}))
@@ -320,6 +366,7 @@ def lifecycle_launch(matrix: Matrix) -> Prepared:
         }
     )
     token = action["LifecycleActionToken"]
+    matrix.client("sqs").create_queue(QueueName=RECHECK_QUEUE)
 
     def answer() -> Answer:
         found = next(a for a in matrix.control.call("GET", "/lifecycle-actions") if a["LifecycleActionToken"] == token)
@@ -460,12 +507,14 @@ def run_cell(matrix: Matrix, cell: Cell, clean: Answer) -> None:
     outcome, log = matrix.invoke(scenario, prepared.event, budget, env)
     matrix.emulator.world.faults.reset()
     texts = [log, json.dumps(outcome.body)]
-    # A check that handed over to a new invocation of itself: Lambda runs it (AWS recovered).
-    handed = matrix.async_invokes.take()
-    for _, payload in handed:
-        cell.check(outcome.kind == "response", f"it handed over, yet ended with {outcome.kind}")
-        outcome, next_log = matrix.invoke(scenario, payload, BUDGET)
-        texts += [next_log, json.dumps(payload)]
+    # A check sent to the recheck queue: the queue delivers it (AWS has recovered by then).
+    handed = matrix.rechecks(scenario) if scenario.function == "lifecycle-health" else []
+    if handed:
+        cell.check(outcome.kind == "response", f"it sent a recheck, yet ended with {outcome.kind}")
+    for delivered, next_log, payload in handed:
+        failures = (delivered.body or {}).get("batchItemFailures") if delivered.kind == "response" else None
+        cell.check(failures == [], f"a recheck failed: {json.dumps(delivered.body)[:240]}")
+        texts += [next_log, json.dumps(payload), json.dumps(delivered.body)]
     # A request the function gave up on may still land, as it may on AWS: judge after it has.
     matrix.idle()
     first = prepared.answer()
@@ -494,7 +543,7 @@ def run_cell(matrix: Matrix, cell: Cell, clean: Answer) -> None:
             cell.check((final.kind, final.text) == (first.kind, first.text), "the retry changed the answer")
         cell.verdict = f"{first.kind or 'unanswered'}, error; retry: {final.kind}"
     else:
-        cell.verdict = ("handed over; " if handed else "") + (final.kind or "unanswered")
+        cell.verdict = (f"{len(handed)} recheck(s); " if handed else "") + (final.kind or "unanswered")
         cell.check(final.kind is not None, f"no answer, and the invocation ended with {outcome.kind}")
     cell.check(final.extra == 0, f"{final.extra} second effect(s): answered twice")
     if cell.kind == "burst":
@@ -527,8 +576,9 @@ def run_duplicates(matrix: Matrix, cell: Cell, clean: Answer) -> None:
     prepared = scenario.prepare(matrix)
     with ThreadPoolExecutor(max_workers=3) as pool:
         runs = list(pool.map(lambda _: matrix.invoke(scenario, prepared.event, BUDGET), range(3)))
-    for _, payload in matrix.async_invokes.take():
-        runs.append(matrix.invoke(scenario, payload, BUDGET))
+    if scenario.function == "lifecycle-health":
+        for delivered, log, _ in matrix.rechecks(scenario):
+            runs.append((delivered, log))
     matrix.idle()
     final = prepared.answer()
     for outcome, _ in runs:
