@@ -163,7 +163,8 @@ impl Recheck {
     }
 }
 
-/// The wrapper this function invokes itself with to continue a check.
+/// A check to continue: the body of each recheck message (and, from the version before the
+/// recheck queue, the event it invoked itself with).
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Continuation {
@@ -239,7 +240,7 @@ mod tests {
     }
 
     #[test]
-    fn the_start_survives_hand_overs_of_an_event_without_a_time() {
+    fn the_start_survives_rechecks_of_an_event_without_a_time() {
         // Finding 4: each re-parse used to restart the clock at "now".
         let mut event = launch();
         event.as_object_mut().unwrap().remove("time");
@@ -258,7 +259,7 @@ mod tests {
         payload["progress"].as_object_mut().unwrap().remove("startedAt");
         let Incoming::Launch(again) = parse(payload, Utc::now()).unwrap() else { panic!() };
         assert_eq!(again.started_at.to_rfc3339(), "2026-11-25T10:00:00+00:00");
-        assert_eq!(again.progress.started_at, Some(again.started_at), "the next hand-over carries it");
+        assert_eq!(again.progress.started_at, Some(again.started_at), "the next recheck carries it");
         assert_eq!(again.progress.invocation, 1);
     }
 
