@@ -170,19 +170,20 @@ class Grants:
     problems: list[str] = field(default_factory=list)
 
 
+def attached(expanded: dict, resource_type: str, function: str) -> list[dict]:
+    """The properties of each `resource_type` resource whose FunctionName refers to `function`."""
+    return [
+        r["Properties"]
+        for r in expanded["Resources"].values()
+        if r["Type"] == resource_type and r["Properties"].get("FunctionName") == {"Ref": function}
+    ]
+
+
 def on_failure_destinations(expanded: dict, resolver, function: str) -> list[str]:
     """The ARNs Lambda sends `function`'s failed asynchronous invocations to (with its role)."""
-    found = []
-    for resource in expanded["Resources"].values():
-        if resource["Type"] != "AWS::Lambda::EventInvokeConfig":
-            continue
-        props = resource["Properties"]
-        if props.get("FunctionName") != {"Ref": function}:
-            continue
-        destination = props.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
-        if destination:
-            found.append(resolver.value(destination))
-    return found
+    configs = attached(expanded, "AWS::Lambda::EventInvokeConfig", function)
+    destinations = [c.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination") for c in configs]
+    return [resolver.value(d) for d in destinations if d]
 
 
 # What Lambda's pollers do with the execution role on a queue mapped to the function (Lambda
@@ -193,17 +194,10 @@ SQS_POLLER = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes
 
 def mapped_queues(expanded: dict, resolver, function: str) -> list[str]:
     """The ARNs of the SQS queues an event source mapping delivers to `function`."""
-    found = []
-    for resource in expanded["Resources"].values():
-        if resource["Type"] != "AWS::Lambda::EventSourceMapping":
-            continue
-        props = resource["Properties"]
-        if props.get("FunctionName") != {"Ref": function}:
-            continue
-        source = resolver.value(props["EventSourceArn"])
-        if isinstance(source, str) and source.split(":")[2] == "sqs":
-            found.append(source)
-    return found
+    sources = [
+        resolver.value(m["EventSourceArn"]) for m in attached(expanded, "AWS::Lambda::EventSourceMapping", function)
+    ]
+    return [s for s in sources if isinstance(s, str) and s.split(":")[2] == "sqs"]
 
 
 def granted(expanded: dict, resolver, function: str) -> Grants:
