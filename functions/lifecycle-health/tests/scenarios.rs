@@ -295,6 +295,30 @@ async fn a_recheck_due_after_a_long_wait_is_sent_after_a_heartbeat_that_covers_t
 }
 
 #[tokio::test]
+async fn a_heartbeat_that_finds_the_action_closed_ends_the_check_without_a_recheck() {
+    // The same 120 s hook and 50 s as above: the heartbeat before the recheck is due, and Auto
+    // Scaling answers that the action is gone (completed elsewhere, or timed out).
+    let (h, g) = (hook(120), group(&[]));
+    let gone = mock!(aws_sdk_autoscaling::Client::record_lifecycle_action_heartbeat).then_http_response(no_active_action);
+    let (s, t) = (status(InstanceStateName::Pending, "initializing", "initializing"), tags(None));
+    let settings = Settings { first_poll: Duration::from_secs(30), check_targets: false, ..fast() };
+    let queue = RecheckQueue::default();
+    let out = invoke(
+        &VirtualClock::new(),
+        launch(Duration::from_secs(50)),
+        Mocks { autoscaling: &[&h, &g, &gone], ec2: &[&s, &t], elb: NO_RULES },
+        &queue.rule(),
+        settings,
+        MINUTE,
+    )
+    .await
+    .unwrap();
+    assert_eq!(out["result"], "ALREADY_CLOSED", "{out}");
+    assert_eq!(gone.num_calls(), 1);
+    assert!(queue.sent().is_empty(), "nothing left to look at again");
+}
+
+#[tokio::test]
 async fn the_maximum_wait_is_clamped_to_what_auto_scaling_keeps_the_action() {
     // Finding 4: 100 × a 30 s heartbeat timeout is 3000 s, whatever HEALTH_MAX_WAIT_SECONDS says.
     let (h, g, c) = (hook(30), group(&[]), complete("ABANDON"));
