@@ -269,24 +269,30 @@ async fn a_recheck_spends_no_heartbeat_when_the_action_outlives_the_maximum_wait
     assert_eq!((beat.num_calls(), queue.sent().len()), (0, 1));
 }
 
-#[tokio::test]
-async fn a_recheck_due_after_a_long_wait_is_sent_after_a_heartbeat_that_covers_the_delivery() {
-    // A 120 s hook (80 s safe), started 50 s ago: a delay of 15 to 30 s, the delivery (10 s),
-    // the next invocation's first call (3 s) and a look would end past the safe gap.
-    let (h, g, beat) = (hook(120), group(&[]), heartbeat());
+/// An instance still warming 50 s into a 120 s hook (80 s safe), looked at with a 30 s first
+/// poll: a delay of 15 to 30 s, the delivery (10 s), the next invocation's first call (3 s) and
+/// a look would end past the safe gap, so the heartbeat (answered by `beat`) is due before the
+/// recheck goes to `queue`.
+async fn heartbeat_due_before_the_recheck(beat: &aws_smithy_mocks::Rule, queue: &RecheckQueue) -> serde_json::Value {
+    let (h, g) = (hook(120), group(&[]));
     let (s, t) = (status(InstanceStateName::Pending, "initializing", "initializing"), tags(None));
     let settings = Settings { first_poll: Duration::from_secs(30), check_targets: false, ..fast() };
-    let queue = RecheckQueue::default();
-    let out = invoke(
+    invoke(
         &VirtualClock::new(),
         launch(Duration::from_secs(50)),
-        Mocks { autoscaling: &[&h, &g, &beat], ec2: &[&s, &t], elb: NO_RULES },
+        Mocks { autoscaling: &[&h, &g, beat], ec2: &[&s, &t], elb: NO_RULES },
         &queue.rule(),
         settings,
         MINUTE,
     )
     .await
-    .unwrap();
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_recheck_due_after_a_long_wait_is_sent_after_a_heartbeat_that_covers_the_delivery() {
+    let (beat, queue) = (heartbeat(), RecheckQueue::default());
+    let out = heartbeat_due_before_the_recheck(&beat, &queue).await;
     assert_eq!(out["result"], "RECHECK_SCHEDULED", "{out}");
     assert_eq!(beat.num_calls(), 1);
     let [(body, _)] = queue.sent().try_into().expect("one recheck");
@@ -296,23 +302,10 @@ async fn a_recheck_due_after_a_long_wait_is_sent_after_a_heartbeat_that_covers_t
 
 #[tokio::test]
 async fn a_heartbeat_that_finds_the_action_closed_ends_the_check_without_a_recheck() {
-    // The same 120 s hook and 50 s as above: the heartbeat before the recheck is due, and Auto
-    // Scaling answers that the action is gone (completed elsewhere, or timed out).
-    let (h, g) = (hook(120), group(&[]));
+    // Auto Scaling answers the heartbeat that the action is gone (completed elsewhere, or timed out).
     let gone = mock!(aws_sdk_autoscaling::Client::record_lifecycle_action_heartbeat).then_http_response(no_active_action);
-    let (s, t) = (status(InstanceStateName::Pending, "initializing", "initializing"), tags(None));
-    let settings = Settings { first_poll: Duration::from_secs(30), check_targets: false, ..fast() };
     let queue = RecheckQueue::default();
-    let out = invoke(
-        &VirtualClock::new(),
-        launch(Duration::from_secs(50)),
-        Mocks { autoscaling: &[&h, &g, &gone], ec2: &[&s, &t], elb: NO_RULES },
-        &queue.rule(),
-        settings,
-        MINUTE,
-    )
-    .await
-    .unwrap();
+    let out = heartbeat_due_before_the_recheck(&gone, &queue).await;
     assert_eq!(out["result"], "ALREADY_CLOSED", "{out}");
     assert_eq!(gone.num_calls(), 1);
     assert!(queue.sent().is_empty(), "nothing left to look at again");
