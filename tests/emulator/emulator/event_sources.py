@@ -55,7 +55,7 @@ def _take_off_the_queue(original: Any) -> Any:
                 f"Queue visibility timeout: {int(queue.visibility_timeout)} seconds is less than Function timeout: {int(fn.timeout)} seconds"
             )
         esm = original(self, spec)
-        for queue in sqs_backends[self.account_id][self.region_name].queues.values():
+        if queue is not None:
             queue.lambda_event_source_mappings.pop(esm.function_arn, None)
         return esm
 
